@@ -1,0 +1,131 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Upcoming features every target gets; see the loop at the bottom.
+let upcomingFeatures: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "walink",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "walink", targets: ["walink"]),
+        .executable(name: "walink-bench", targets: ["WalinkBench"]),
+        .library(name: "WhatsAppProtocol", targets: ["WhatsAppProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.28.0"),
+        .package(url: "https://github.com/attaswift/BigInt.git", from: "6.0.0"),
+    ],
+    targets: [
+        // MARK: - C libraries from the system (Debian -dev packages, installed by scripts/setup)
+
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+
+        // MARK: - Messaging
+
+        .target(
+            name: "AMQP",
+            dependencies: [
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: - WhatsApp protocol (pure, no I/O)
+
+        .target(
+            name: "WhatsAppProtocol",
+            dependencies: [
+                "CSodium",
+                "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "BigInt", package: "BigInt"),
+            ],
+            exclude: ["Protos"]
+        ),
+
+        // MARK: - The worker: envelope, command handlers, events
+
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "AMQP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // MARK: - Programs
+
+        .executableTarget(
+            name: "walink",
+            dependencies: [
+                "Gateway",
+                "AMQP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "WalinkBench",
+            dependencies: [
+                "AMQP",
+                "CRabbitMQ",
+                "Gateway",
+                "WhatsAppProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: - Tests
+
+        .testTarget(
+            name: "WhatsAppProtocolTests",
+            dependencies: ["WhatsAppProtocol"]
+        ),
+        .testTarget(
+            name: "AMQPTests",
+            dependencies: ["AMQP", "CRabbitMQ"]
+        ),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway",
+                "AMQP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + upcomingFeatures
+}

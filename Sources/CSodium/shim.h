@@ -1,0 +1,4 @@
+#ifndef WALINK_CSODIUM_SHIM_H
+#define WALINK_CSODIUM_SHIM_H
+#include <sodium.h>
+#endif
