@@ -1,1 +1,2 @@
+// Entry point; subcommands are wired here as the benchmarks land.
 print("walink-bench")
