@@ -110,15 +110,21 @@ let package = Package(
             name: "WhatsAppProtocolTests",
             dependencies: ["WhatsAppProtocol"]
         ),
+        .target(
+            name: "WalinkTestSupport",
+            dependencies: ["AMQP"],
+            path: "Tests/WalinkTestSupport"
+        ),
         .testTarget(
             name: "AMQPTests",
-            dependencies: ["AMQP", "CRabbitMQ"]
+            dependencies: ["AMQP", "WalinkTestSupport"]
         ),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
                 "Gateway",
                 "AMQP",
+                "WalinkTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -1,0 +1,268 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// A RabbitMQ client on rabbitmq-c: one connection, owned by one dedicated thread.
+///
+/// rabbitmq-c is synchronous, not thread-safe per connection, and services heartbeats only inside its
+/// own calls. So a single thread owns the connection and loops: it sends what async callers queued
+/// (publishes, acks), reads every incoming frame (deliveries, confirms, returns, cancels, closes),
+/// and waits in `poll(2)` on the socket and a wake-up pipe in between, so it reacts at once to both
+/// and never goes long without calling into the library. Callers never touch the connection.
+///
+/// After a lost connection or a broker restart the thread reconnects with backoff, declares the
+/// topology again, re-creates the consumers and carries on; publishes that were not yet confirmed are
+/// sent again (at-least-once), and deliveries from the old connection can no longer be acked (the
+/// broker has requeued them).
+///
+/// Lifetime: call ``run()`` (it returns after ``shutdown()`` or when cancelled); the other methods
+/// work while it runs.
+public final class AMQPClient: Sendable {
+    public let configuration: AMQPConfiguration
+    public let topology: AMQPTopology
+    public let consumers: [AMQPConsumerSpec]
+    /// Stop reconnecting after this many failed connection attempts in a row (nil: never give up).
+    public let maxConnectAttempts: Int?
+    let logger: Logger
+
+    /// Every message delivered to our consumers, across reconnects.
+    public let deliveries: AsyncStream<AMQPDelivery>
+    let deliveryContinuation: AsyncStream<AMQPDelivery>.Continuation
+
+    let shared: Mutex<SharedState>
+    let wakeup: WakeupPipe
+
+    public init(
+        configuration: AMQPConfiguration,
+        topology: AMQPTopology = AMQPTopology(),
+        consumers: [AMQPConsumerSpec] = [],
+        maxConnectAttempts: Int? = nil,
+        logger: Logger = Logger(label: "walink.amqp")
+    ) {
+        self.configuration = configuration
+        self.topology = topology
+        self.consumers = consumers
+        self.maxConnectAttempts = maxConnectAttempts
+        self.logger = logger
+        (deliveries, deliveryContinuation) = AsyncStream.makeStream(of: AMQPDelivery.self)
+        shared = Mutex(SharedState())
+        wakeup = WakeupPipe()
+    }
+
+    // MARK: - Running
+
+    /// Runs the connection thread until ``shutdown()`` or task cancellation. Throws only when it
+    /// gives up after ``maxConnectAttempts`` failed attempts.
+    public func run() async throws {
+        let finished = shared.withLock { state -> Bool in
+            if state.hasRun { return true }
+            state.hasRun = true
+            return false
+        }
+        guard !finished else { throw AMQPError(.shutdown, "run() can be called only once") }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let thread = Thread { [self] in
+                    let driver = ConnectionDriver(client: self)
+                    let result = driver.runUntilShutdown()
+                    self.finishAfterThreadExit()
+                    continuation.resume(with: result)
+                }
+                thread.name = "walink-amqp"
+                thread.start()
+            }
+        } onCancel: {
+            self.requestShutdown(graceful: false)
+        }
+    }
+
+    /// Resolves when the client is connected with topology and consumers in place (at once if it is).
+    public func waitUntilConnected() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let outcome = shared.withLock { state -> Result<Void, AMQPError>? in
+                if state.isConnected { return .success(()) }
+                if state.isFinished { return .failure(AMQPError(.shutdown)) }
+                state.connectedWaiters.append(continuation)
+                return nil
+            }
+            if let outcome { continuation.resume(with: outcome) }
+        }
+    }
+
+    /// Whether the client is connected right now.
+    public var isConnected: Bool { shared.withLock { $0.isConnected } }
+
+    /// How many times a connection has been established (1 after the first connect).
+    public var connectionCount: UInt64 { shared.withLock { $0.connectionCount } }
+
+    /// Cancels the consumers so no further deliveries arrive; deliveries already received can still
+    /// be acked. Returns once the broker confirmed the cancel (or the connection is gone).
+    public func stopConsuming() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            if !enqueue(.stopConsuming(continuation)) { continuation.resume() }
+        }
+    }
+
+    /// Sends everything queued so far (acks, publishes), waits for outstanding confirms, closes the
+    /// connection and ends ``run()``.
+    public func shutdown() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            if !enqueue(.close(continuation)) { continuation.resume() }
+        }
+    }
+
+    // MARK: - Publishing
+
+    /// Publishes a message and waits until the broker confirms it (publisher confirms).
+    ///
+    /// If the connection drops first, the message is sent again on the next connection. With
+    /// `mandatory`, a message no queue takes comes back as ``AMQPPublishOutcome/returned(replyCode:replyText:)``.
+    public func publish(
+        _ message: AMQPMessage,
+        exchange: String,
+        routingKey: String,
+        mandatory: Bool = false,
+        timeout: Duration = .seconds(30)
+    ) async throws(AMQPError) -> AMQPPublishOutcome {
+        let result: Result<AMQPPublishOutcome, AMQPError> = await withCheckedContinuation { continuation in
+            let request = PublishRequest(
+                exchange: exchange,
+                routingKey: routingKey,
+                mandatory: mandatory,
+                message: message,
+                deadline: ContinuousClock.now.advanced(by: timeout),
+                continuation: continuation
+            )
+            if !enqueue(.publish(request)) { continuation.resume(returning: .failure(AMQPError(.shutdown))) }
+        }
+        return try result.get()
+    }
+
+    // MARK: - Acknowledging
+
+    /// Acknowledges a delivery. Ignored for deliveries of an earlier connection (already requeued by
+    /// the broker) and for no-ack consumers.
+    public func ack(_ delivery: AMQPDelivery) {
+        guard !delivery.noAck else { return }
+        _ = enqueue(.ack(generation: delivery.connectionGeneration, tag: delivery.deliveryTag))
+    }
+
+    /// Rejects a delivery; with `requeue: false` the queue's dead-letter exchange receives it.
+    public func reject(_ delivery: AMQPDelivery, requeue: Bool) {
+        guard !delivery.noAck else { return }
+        _ = enqueue(.reject(generation: delivery.connectionGeneration, tag: delivery.deliveryTag, requeue: requeue))
+    }
+
+    // MARK: - Ad-hoc declarations
+
+    /// Declares a queue now (and not again after a reconnect). An empty name asks the broker for a
+    /// generated one. Returns the queue's name.
+    public func declareQueue(_ queue: AMQPTopology.Queue) async throws(AMQPError) -> String {
+        let result: Result<String, AMQPError> = await withCheckedContinuation { continuation in
+            if !enqueue(.declareQueue(queue, continuation)) { continuation.resume(returning: .failure(AMQPError(.shutdown))) }
+        }
+        return try result.get()
+    }
+
+    /// Whether a queue exists, checked with a passive declare on a throw-away channel (a missing
+    /// queue closes that channel, not ours).
+    public func queueExists(_ name: String) async throws(AMQPError) -> Bool {
+        let result: Result<Bool, AMQPError> = await withCheckedContinuation { continuation in
+            if !enqueue(.queueExists(name, continuation)) { continuation.resume(returning: .failure(AMQPError(.shutdown))) }
+        }
+        return try result.get()
+    }
+
+    // MARK: - Internals shared with the driver
+
+    struct PublishRequest {
+        var exchange: String
+        var routingKey: String
+        var mandatory: Bool
+        var message: AMQPMessage
+        var deadline: ContinuousClock.Instant
+        var continuation: CheckedContinuation<Result<AMQPPublishOutcome, AMQPError>, Never>
+    }
+
+    enum Command {
+        case publish(PublishRequest)
+        case ack(generation: UInt64, tag: UInt64)
+        case reject(generation: UInt64, tag: UInt64, requeue: Bool)
+        case declareQueue(AMQPTopology.Queue, CheckedContinuation<Result<String, AMQPError>, Never>)
+        case queueExists(String, CheckedContinuation<Result<Bool, AMQPError>, Never>)
+        case stopConsuming(CheckedContinuation<Void, Never>)
+        case close(CheckedContinuation<Void, Never>)
+    }
+
+    struct SharedState {
+        var outbox: [Command] = []
+        var hasRun = false
+        var isFinished = false
+        var isConnected = false
+        var connectionCount: UInt64 = 0
+        var abortRequested = false
+        var connectedWaiters: [CheckedContinuation<Void, any Error>] = []
+    }
+
+    /// Queues a command for the connection thread; false once the client has finished.
+    func enqueue(_ command: Command) -> Bool {
+        let accepted = shared.withLock { state -> Bool in
+            guard !state.isFinished else { return false }
+            state.outbox.append(command)
+            return true
+        }
+        if accepted { wakeup.signal() }
+        return accepted
+    }
+
+    func takeCommands() -> [Command] {
+        shared.withLock { state in
+            defer { state.outbox.removeAll(keepingCapacity: true) }
+            return state.outbox
+        }
+    }
+
+    func requestShutdown(graceful: Bool) {
+        shared.withLock { $0.abortRequested = true }
+        wakeup.signal()
+    }
+
+    var isAbortRequested: Bool { shared.withLock { $0.abortRequested } }
+
+    func setConnected(_ connected: Bool) {
+        let waiters = shared.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            state.isConnected = connected
+            guard connected else { return [] }
+            state.connectionCount += 1
+            defer { state.connectedWaiters.removeAll() }
+            return state.connectedWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Called on the connection thread as it exits: fails whatever is still queued.
+    private func finishAfterThreadExit() {
+        let (commands, waiters) = shared.withLock { state in
+            state.isFinished = true
+            state.isConnected = false
+            defer {
+                state.outbox.removeAll()
+                state.connectedWaiters.removeAll()
+            }
+            return (state.outbox, state.connectedWaiters)
+        }
+        for command in commands { Self.fail(command, with: AMQPError(.shutdown)) }
+        for waiter in waiters { waiter.resume(throwing: AMQPError(.shutdown)) }
+        deliveryContinuation.finish()
+    }
+
+    static func fail(_ command: Command, with error: AMQPError) {
+        switch command {
+        case .publish(let request): request.continuation.resume(returning: .failure(error))
+        case .declareQueue(_, let continuation): continuation.resume(returning: .failure(error))
+        case .queueExists(_, let continuation): continuation.resume(returning: .failure(error))
+        case .stopConsuming(let continuation), .close(let continuation): continuation.resume()
+        case .ack, .reject: break
+        }
+    }
+}

@@ -1,0 +1,62 @@
+/// Why an AMQP operation failed. Equality compares codes only; the message is for humans and never
+/// contains message bodies or credentials.
+public struct AMQPError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Value: Hashable, Sendable {
+            case invalidURL, connectionFailed, loginFailed, connectionLost, channelClosed
+            case publishNacked, publishTimedOut, shutdown, declareFailed, protocolError
+        }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// `WALINK_AMQP_URL` (or another AMQP URL) could not be parsed.
+        public static let invalidURL = Code(.invalidURL)
+        /// The TCP/TLS connection to the broker could not be opened.
+        public static let connectionFailed = Code(.connectionFailed)
+        /// The broker refused the credentials or the virtual host.
+        public static let loginFailed = Code(.loginFailed)
+        /// The connection dropped (socket error, missed heartbeats, broker closed it).
+        public static let connectionLost = Code(.connectionLost)
+        /// The broker closed the channel (for example a missing exchange or an inequivalent declare).
+        public static let channelClosed = Code(.channelClosed)
+        /// The broker answered a publish with `basic.nack`.
+        public static let publishNacked = Code(.publishNacked)
+        /// No confirm arrived before the publish deadline.
+        public static let publishTimedOut = Code(.publishTimedOut)
+        /// The client is shutting down or has shut down.
+        public static let shutdown = Code(.shutdown)
+        /// A declare (exchange, queue, binding) was refused.
+        public static let declareFailed = Code(.declareFailed)
+        /// The broker sent something rabbitmq-c or we could not make sense of.
+        public static let protocolError = Code(.protocolError)
+
+        public var description: String {
+            switch value {
+            case .invalidURL: "invalid_url"
+            case .connectionFailed: "connection_failed"
+            case .loginFailed: "login_failed"
+            case .connectionLost: "connection_lost"
+            case .channelClosed: "channel_closed"
+            case .publishNacked: "publish_nacked"
+            case .publishTimedOut: "publish_timed_out"
+            case .shutdown: "shutdown"
+            case .declareFailed: "declare_failed"
+            case .protocolError: "protocol_error"
+            }
+        }
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String = "") {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message.isEmpty ? "AMQP \(code)" : "AMQP \(code): \(message)" }
+}
+
+extension AMQPError: Equatable {
+    public static func == (lhs: AMQPError, rhs: AMQPError) -> Bool { lhs.code == rhs.code }
+}

@@ -1,0 +1,247 @@
+import CRabbitMQ
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Owns C memory handed to one rabbitmq-c call (strings, tables, properties) and frees it afterwards.
+/// rabbitmq-c keeps raw pointers to what it is given, and Swift strings are only valid inside a
+/// closure, so every outgoing value is copied here first. Confined to the connection's thread.
+final class CArena {
+    private var allocations: [UnsafeMutableRawPointer] = []
+
+    deinit {
+        for pointer in allocations { free(pointer) }
+    }
+
+    func bytes(_ value: [UInt8]) -> amqp_bytes_t {
+        guard !value.isEmpty, let memory = malloc(value.count) else { return amqp_bytes_t(len: 0, bytes: nil) }
+        allocations.append(memory)
+        value.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: value.count) }
+        return amqp_bytes_t(len: value.count, bytes: memory)
+    }
+
+    func bytes(_ value: String) -> amqp_bytes_t { bytes(Array(value.utf8)) }
+
+    func cString(_ value: String) -> UnsafePointer<CChar> {
+        let utf8 = Array(value.utf8) + [0]
+        let memory = malloc(utf8.count)!
+        allocations.append(memory)
+        utf8.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: utf8.count) }
+        return UnsafePointer(memory.assumingMemoryBound(to: CChar.self))
+    }
+
+    func table(_ table: AMQPTable) -> amqp_table_t {
+        guard !table.isEmpty else { return amqp_table_t(num_entries: 0, entries: nil) }
+        let count = table.entries.count
+        let raw = malloc(MemoryLayout<amqp_table_entry_t>.stride * count)!
+        allocations.append(raw)
+        let entries = raw.bindMemory(to: amqp_table_entry_t.self, capacity: count)
+        for (index, entry) in table.entries.enumerated() {
+            (entries + index).initialize(to: amqp_table_entry_t(key: bytes(entry.key), value: fieldValue(entry.value)))
+        }
+        return amqp_table_t(num_entries: Int32(count), entries: entries)
+    }
+
+    func fieldValue(_ value: AMQPFieldValue) -> amqp_field_value_t {
+        var field = amqp_field_value_t()
+        switch value {
+        case .bool(let v):
+            field.kind = kind(AMQP_FIELD_KIND_BOOLEAN)
+            field.value.boolean = v ? 1 : 0
+        case .int8(let v):
+            field.kind = kind(AMQP_FIELD_KIND_I8)
+            field.value.i8 = v
+        case .uint8(let v):
+            field.kind = kind(AMQP_FIELD_KIND_U8)
+            field.value.u8 = v
+        case .int16(let v):
+            field.kind = kind(AMQP_FIELD_KIND_I16)
+            field.value.i16 = v
+        case .uint16(let v):
+            field.kind = kind(AMQP_FIELD_KIND_U16)
+            field.value.u16 = v
+        case .int32(let v):
+            field.kind = kind(AMQP_FIELD_KIND_I32)
+            field.value.i32 = v
+        case .uint32(let v):
+            field.kind = kind(AMQP_FIELD_KIND_U32)
+            field.value.u32 = v
+        case .int64(let v):
+            field.kind = kind(AMQP_FIELD_KIND_I64)
+            field.value.i64 = v
+        case .uint64(let v):
+            field.kind = kind(AMQP_FIELD_KIND_U64)
+            field.value.u64 = v
+        case .float(let v):
+            field.kind = kind(AMQP_FIELD_KIND_F32)
+            field.value.f32 = v
+        case .double(let v):
+            field.kind = kind(AMQP_FIELD_KIND_F64)
+            field.value.f64 = v
+        case .decimal(let decimals, let v):
+            field.kind = kind(AMQP_FIELD_KIND_DECIMAL)
+            field.value.decimal = amqp_decimal_t(decimals: decimals, value: v)
+        case .bytes(let v):
+            field.kind = kind(AMQP_FIELD_KIND_UTF8)
+            field.value.bytes = bytes(v)
+        case .array(let values):
+            field.kind = kind(AMQP_FIELD_KIND_ARRAY)
+            if values.isEmpty {
+                field.value.array = amqp_array_t(num_entries: 0, entries: nil)
+            } else {
+                let raw = malloc(MemoryLayout<amqp_field_value_t>.stride * values.count)!
+                allocations.append(raw)
+                let items = raw.bindMemory(to: amqp_field_value_t.self, capacity: values.count)
+                for (index, item) in values.enumerated() { (items + index).initialize(to: fieldValue(item)) }
+                field.value.array = amqp_array_t(num_entries: Int32(values.count), entries: items)
+            }
+        case .table(let nested):
+            field.kind = kind(AMQP_FIELD_KIND_TABLE)
+            field.value.table = table(nested)
+        case .timestamp(let v):
+            field.kind = kind(AMQP_FIELD_KIND_TIMESTAMP)
+            field.value.u64 = v
+        case .void:
+            field.kind = kind(AMQP_FIELD_KIND_VOID)
+        }
+        return field
+    }
+
+    func properties(_ properties: AMQPProperties) -> amqp_basic_properties_t {
+        var result = amqp_basic_properties_t()
+        var flags: UInt32 = 0
+        if let v = properties.contentType {
+            flags |= UInt32(AMQP_BASIC_CONTENT_TYPE_FLAG)
+            result.content_type = bytes(v)
+        }
+        if let v = properties.contentEncoding {
+            flags |= UInt32(AMQP_BASIC_CONTENT_ENCODING_FLAG)
+            result.content_encoding = bytes(v)
+        }
+        if let v = properties.headers {
+            flags |= UInt32(AMQP_BASIC_HEADERS_FLAG)
+            result.headers = table(v)
+        }
+        if let v = properties.deliveryMode {
+            flags |= UInt32(AMQP_BASIC_DELIVERY_MODE_FLAG)
+            result.delivery_mode = v
+        }
+        if let v = properties.priority {
+            flags |= UInt32(AMQP_BASIC_PRIORITY_FLAG)
+            result.priority = v
+        }
+        if let v = properties.correlationID {
+            flags |= UInt32(AMQP_BASIC_CORRELATION_ID_FLAG)
+            result.correlation_id = bytes(v)
+        }
+        if let v = properties.replyTo {
+            flags |= UInt32(AMQP_BASIC_REPLY_TO_FLAG)
+            result.reply_to = bytes(v)
+        }
+        if let v = properties.expiration {
+            flags |= UInt32(AMQP_BASIC_EXPIRATION_FLAG)
+            result.expiration = bytes(v)
+        }
+        if let v = properties.messageID {
+            flags |= UInt32(AMQP_BASIC_MESSAGE_ID_FLAG)
+            result.message_id = bytes(v)
+        }
+        if let v = properties.timestamp {
+            flags |= UInt32(AMQP_BASIC_TIMESTAMP_FLAG)
+            result.timestamp = v
+        }
+        if let v = properties.type {
+            flags |= UInt32(AMQP_BASIC_TYPE_FLAG)
+            result.type = bytes(v)
+        }
+        if let v = properties.userID {
+            flags |= UInt32(AMQP_BASIC_USER_ID_FLAG)
+            result.user_id = bytes(v)
+        }
+        if let v = properties.appID {
+            flags |= UInt32(AMQP_BASIC_APP_ID_FLAG)
+            result.app_id = bytes(v)
+        }
+        result._flags = flags
+        return result
+    }
+
+    private func kind(_ value: amqp_field_value_kind_t) -> UInt8 { UInt8(value.rawValue) }
+}
+
+// MARK: - From C (copies; the C memory is released by rabbitmq-c's buffer pools later)
+
+enum CValues {
+    static func bytes(_ value: amqp_bytes_t) -> [UInt8] {
+        guard value.len > 0, let pointer = value.bytes else { return [] }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: value.len))
+    }
+
+    /// Text from a short string; invalid UTF-8 is repaired rather than dropped so that a hostile
+    /// header can still be answered.
+    static func string(_ value: amqp_bytes_t) -> String {
+        String(decoding: bytes(value), as: UTF8.self)
+    }
+
+    static func table(_ table: amqp_table_t, depth: Int = 0) -> AMQPTable {
+        guard table.num_entries > 0, let entries = table.entries else { return AMQPTable() }
+        var result = AMQPTable()
+        result.entries.reserveCapacity(Int(table.num_entries))
+        for index in 0..<Int(table.num_entries) {
+            let entry = entries[index]
+            result.entries.append((key: string(entry.key), value: fieldValue(entry.value, depth: depth)))
+        }
+        return result
+    }
+
+    static func fieldValue(_ field: amqp_field_value_t, depth: Int) -> AMQPFieldValue {
+        // rabbitmq-c already bounds nesting while decoding; this guard keeps our recursion finite too.
+        guard depth < 64 else { return .void }
+        switch UInt32(field.kind) {
+        case AMQP_FIELD_KIND_BOOLEAN.rawValue: return .bool(field.value.boolean != 0)
+        case AMQP_FIELD_KIND_I8.rawValue: return .int8(field.value.i8)
+        case AMQP_FIELD_KIND_U8.rawValue: return .uint8(field.value.u8)
+        case AMQP_FIELD_KIND_I16.rawValue: return .int16(field.value.i16)
+        case AMQP_FIELD_KIND_U16.rawValue: return .uint16(field.value.u16)
+        case AMQP_FIELD_KIND_I32.rawValue: return .int32(field.value.i32)
+        case AMQP_FIELD_KIND_U32.rawValue: return .uint32(field.value.u32)
+        case AMQP_FIELD_KIND_I64.rawValue: return .int64(field.value.i64)
+        case AMQP_FIELD_KIND_U64.rawValue: return .uint64(field.value.u64)
+        case AMQP_FIELD_KIND_F32.rawValue: return .float(field.value.f32)
+        case AMQP_FIELD_KIND_F64.rawValue: return .double(field.value.f64)
+        case AMQP_FIELD_KIND_DECIMAL.rawValue:
+            return .decimal(decimals: field.value.decimal.decimals, value: field.value.decimal.value)
+        case AMQP_FIELD_KIND_UTF8.rawValue, AMQP_FIELD_KIND_BYTES.rawValue: return .bytes(bytes(field.value.bytes))
+        case AMQP_FIELD_KIND_ARRAY.rawValue:
+            let array = field.value.array
+            guard array.num_entries > 0, let items = array.entries else { return .array([]) }
+            return .array((0..<Int(array.num_entries)).map { fieldValue(items[$0], depth: depth + 1) })
+        case AMQP_FIELD_KIND_TABLE.rawValue: return .table(table(field.value.table, depth: depth + 1))
+        case AMQP_FIELD_KIND_TIMESTAMP.rawValue: return .timestamp(field.value.u64)
+        default: return .void
+        }
+    }
+
+    static func properties(_ p: amqp_basic_properties_t) -> AMQPProperties {
+        let flags = p._flags
+        func has(_ flag: Int32) -> Bool { flags & UInt32(flag) != 0 }
+        var result = AMQPProperties()
+        if has(AMQP_BASIC_CONTENT_TYPE_FLAG) { result.contentType = string(p.content_type) }
+        if has(AMQP_BASIC_CONTENT_ENCODING_FLAG) { result.contentEncoding = string(p.content_encoding) }
+        if has(AMQP_BASIC_HEADERS_FLAG) { result.headers = table(p.headers) }
+        if has(AMQP_BASIC_DELIVERY_MODE_FLAG) { result.deliveryMode = p.delivery_mode }
+        if has(AMQP_BASIC_PRIORITY_FLAG) { result.priority = p.priority }
+        if has(AMQP_BASIC_CORRELATION_ID_FLAG) { result.correlationID = string(p.correlation_id) }
+        if has(AMQP_BASIC_REPLY_TO_FLAG) { result.replyTo = string(p.reply_to) }
+        if has(AMQP_BASIC_EXPIRATION_FLAG) { result.expiration = string(p.expiration) }
+        if has(AMQP_BASIC_MESSAGE_ID_FLAG) { result.messageID = string(p.message_id) }
+        if has(AMQP_BASIC_TIMESTAMP_FLAG) { result.timestamp = p.timestamp }
+        if has(AMQP_BASIC_TYPE_FLAG) { result.type = string(p.type) }
+        if has(AMQP_BASIC_USER_ID_FLAG) { result.userID = string(p.user_id) }
+        if has(AMQP_BASIC_APP_ID_FLAG) { result.appID = string(p.app_id) }
+        return result
+    }
+}

@@ -1,0 +1,572 @@
+import CRabbitMQ
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The connection thread's side of ``AMQPClient``: owns the rabbitmq-c connection state and is only
+/// ever used by that one thread (created, used and dropped inside the thread's closure).
+final class ConnectionDriver {
+    /// The channel for everything: consumers, publishes (confirm mode) and acks.
+    private static let channel: amqp_channel_t = 1
+    /// A throw-away channel for passive declares, whose failure closes the channel.
+    private static let probeChannel: amqp_channel_t = 2
+    /// Header that identifies a mandatory publish when the broker returns it.
+    static let publishSequenceHeader = "x-walink-publish-seq"
+
+    private final class PendingPublish {
+        let request: AMQPClient.PublishRequest
+        var returned: (code: UInt16, text: String)?
+        init(_ request: AMQPClient.PublishRequest) { self.request = request }
+    }
+
+    private enum ServeExit { case closed }
+
+    private let client: AMQPClient
+    private let logger: Logger
+    private var connection: amqp_connection_state_t?
+    private var generation: UInt64 = 0
+    private var assembler: ContentAssembler
+    private var confirms = ConfirmTracker<PendingPublish>()
+    /// Publishes not yet sent: new ones, and unconfirmed ones from a lost connection (sent again).
+    private var unsent: [AMQPClient.PublishRequest] = []
+    private var consumerTags: [String: AMQPConsumerSpec] = [:]
+    private var consumersStopped = false
+    private var blocked = false
+    private var closeWaiters: [CheckedContinuation<Void, Never>] = []
+
+    init(client: AMQPClient) {
+        self.client = client
+        self.logger = client.logger
+        self.assembler = ContentAssembler(maxRetainedBodySize: client.configuration.maxRetainedBodySize)
+    }
+
+    // MARK: - Outer loop: connect, serve, reconnect
+
+    func runUntilShutdown() -> Result<Void, any Error> {
+        // TLS sockets may raise SIGPIPE on a dead peer; plain TCP sends use MSG_NOSIGNAL.
+        signal(SIGPIPE, SIG_IGN)
+        var backoff = Backoff(initial: client.configuration.reconnectInitialDelay, maximum: client.configuration.reconnectMaxDelay)
+        var failedAttempts = 0
+        while true {
+            if client.isAbortRequested {
+                finishAll(with: AMQPError(.shutdown))
+                return .success(())
+            }
+            do {
+                try connect()
+                failedAttempts = 0
+                backoff.reset()
+                client.setConnected(true)
+                logger.info("AMQP connected", metadata: ["amqp.url": "\(client.configuration.redactedURL)", "amqp.generation": "\(generation)"])
+                let exit = try serve()
+                client.setConnected(false)
+                switch exit {
+                case .closed:
+                    finishAll(with: AMQPError(.shutdown))
+                    return .success(())
+                }
+            } catch {
+                let wasConnected = client.isConnected
+                client.setConnected(false)
+                tearDown()
+                if wasConnected {
+                    logger.warning("AMQP connection lost; reconnecting", metadata: ["amqp.error": "\(error)"])
+                } else {
+                    failedAttempts += 1
+                    logger.warning("AMQP connect failed", metadata: ["amqp.error": "\(error)", "amqp.attempt": "\(failedAttempts)"])
+                    if let limit = client.maxConnectAttempts, failedAttempts >= limit {
+                        finishAll(with: error)
+                        return .failure(error)
+                    }
+                }
+                if waitWhileDisconnected(seconds: backoff.nextDelay()) == .closed {
+                    finishAll(with: AMQPError(.shutdown))
+                    return .success(())
+                }
+            }
+        }
+    }
+
+    /// Sleeps for the backoff delay, still answering commands that need no connection.
+    private func waitWhileDisconnected(seconds: Double) -> ServeExit? {
+        let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int(seconds * 1000)))
+        while ContinuousClock.now < deadline {
+            if client.isAbortRequested { return .closed }
+            for command in client.takeCommands() {
+                switch command {
+                case .publish(let request): unsent.append(request)
+                case .ack, .reject: break  // the broker requeued those deliveries with the old connection
+                case .declareQueue(_, let continuation): continuation.resume(returning: .failure(AMQPError(.connectionLost)))
+                case .queueExists(_, let continuation): continuation.resume(returning: .failure(AMQPError(.connectionLost)))
+                case .stopConsuming(let continuation):
+                    consumersStopped = true
+                    continuation.resume()
+                case .close(let continuation):
+                    closeWaiters.append(continuation)
+                    return .closed
+                }
+            }
+            expireDeadlines()
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            let milliseconds = max(1, min(200, Int(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)))
+            var descriptor = pollfd(fd: client.wakeup.readDescriptor, events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, Int32(milliseconds)) > 0 { client.wakeup.drain() }
+        }
+        return nil
+    }
+
+    // MARK: - Connecting
+
+    private func connect() throws(AMQPError) {
+        let configuration = client.configuration
+        guard let state = amqp_new_connection() else { throw AMQPError(.connectionFailed, "out of memory") }
+        connection = state
+        let socket: OpaquePointer?
+        if configuration.useTLS {
+            socket = amqp_ssl_socket_new(state)
+            if let socket {
+                if let caFile = configuration.tlsCAFile {
+                    guard amqp_ssl_socket_set_cacert(socket, caFile) == AMQP_STATUS_OK.rawValue else {
+                        throw AMQPError(.connectionFailed, "cannot read the CA file")
+                    }
+                }
+                amqp_ssl_socket_set_verify_peer(socket, 1)
+                amqp_ssl_socket_set_verify_hostname(socket, 1)
+            }
+        } else {
+            socket = amqp_tcp_socket_new(state)
+        }
+        guard let socket else { throw AMQPError(.connectionFailed, "cannot create a socket") }
+
+        var timeout = timeval(tv_sec: configuration.connectTimeoutSeconds, tv_usec: 0)
+        let opened = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
+        guard opened == AMQP_STATUS_OK.rawValue else {
+            throw AMQPError(.connectionFailed, "\(configuration.host):\(configuration.port): \(Self.statusText(opened))")
+        }
+        var handshakeTimeout = timeval(tv_sec: configuration.connectTimeoutSeconds, tv_usec: 0)
+        _ = amqp_set_handshake_timeout(state, &handshakeTimeout)
+
+        let arena = CArena()
+        var properties = arena.table([
+            "connection_name": .string(configuration.connectionName),
+            "product": .string("walink"),
+            "capabilities": .table([
+                "consumer_cancel_notify": .bool(true),
+                "connection.blocked": .bool(true),
+            ]),
+        ])
+        let login = CRabbitMQ_login_plain(
+            state,
+            configuration.virtualHost,
+            0,
+            131_072,
+            Int32(configuration.heartbeatSeconds),
+            &properties,
+            configuration.user,
+            configuration.password
+        )
+        try Self.check(login, code: .loginFailed, what: "login")
+
+        amqp_channel_open(state, Self.channel)
+        try Self.check(amqp_get_rpc_reply(state), code: .connectionFailed, what: "channel.open")
+        amqp_confirm_select(state, Self.channel)
+        try Self.check(amqp_get_rpc_reply(state), code: .connectionFailed, what: "confirm.select")
+
+        try declare(client.topology, on: state)
+        generation += 1
+        consumerTags.removeAll()
+        if !consumersStopped {
+            for spec in client.consumers { try startConsumer(spec, on: state) }
+        }
+    }
+
+    private func declare(_ topology: AMQPTopology, on state: amqp_connection_state_t) throws(AMQPError) {
+        for exchange in topology.exchanges {
+            let arena = CArena()
+            amqp_exchange_declare(
+                state, Self.channel, arena.bytes(exchange.name), arena.bytes(exchange.type),
+                0, exchange.durable ? 1 : 0, exchange.autoDelete ? 1 : 0, 0, arena.table(exchange.arguments)
+            )
+            try Self.check(amqp_get_rpc_reply(state), code: .declareFailed, what: "exchange.declare \(exchange.name)")
+        }
+        for queue in topology.queues {
+            _ = try declareQueue(queue, on: state)
+        }
+        for binding in topology.bindings {
+            let arena = CArena()
+            amqp_queue_bind(
+                state, Self.channel, arena.bytes(binding.queue), arena.bytes(binding.exchange),
+                arena.bytes(binding.routingKey), arena.table(binding.arguments)
+            )
+            try Self.check(amqp_get_rpc_reply(state), code: .declareFailed, what: "queue.bind \(binding.queue)")
+        }
+    }
+
+    private func declareQueue(_ queue: AMQPTopology.Queue, on state: amqp_connection_state_t) throws(AMQPError) -> String {
+        let arena = CArena()
+        let ok = amqp_queue_declare(
+            state, Self.channel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0,
+            queue.exclusive ? 1 : 0, queue.autoDelete ? 1 : 0, arena.table(queue.arguments)
+        )
+        try Self.check(amqp_get_rpc_reply(state), code: .declareFailed, what: "queue.declare \(queue.name)")
+        guard let ok else { throw AMQPError(.declareFailed, "queue.declare \(queue.name)") }
+        return CValues.string(ok.pointee.queue)
+    }
+
+    private func startConsumer(_ spec: AMQPConsumerSpec, on state: amqp_connection_state_t) throws(AMQPError) {
+        if !spec.noAck {
+            amqp_basic_qos(state, Self.channel, 0, spec.prefetch, 0)
+            try Self.check(amqp_get_rpc_reply(state), code: .connectionFailed, what: "basic.qos")
+        }
+        let arena = CArena()
+        let ok = amqp_basic_consume(
+            state, Self.channel, arena.bytes(spec.queue), amqp_bytes_t(len: 0, bytes: nil),
+            0, spec.noAck ? 1 : 0, spec.exclusive ? 1 : 0, amqp_table_t(num_entries: 0, entries: nil)
+        )
+        try Self.check(amqp_get_rpc_reply(state), code: .declareFailed, what: "basic.consume \(spec.queue)")
+        guard let ok else { throw AMQPError(.declareFailed, "basic.consume \(spec.queue)") }
+        consumerTags[CValues.string(ok.pointee.consumer_tag)] = spec
+    }
+
+    // MARK: - Serving one connection
+
+    private func serve() throws(AMQPError) -> ServeExit {
+        guard let state = connection else { throw AMQPError(.connectionLost) }
+        let socket = amqp_get_sockfd(state)
+        while true {
+            for command in client.takeCommands() {
+                if let exit = try handle(command, on: state) { return exit }
+            }
+            try sendUnsent(on: state)
+            expireDeadlines()
+            if client.isAbortRequested { return .closed }
+            if !closeWaiters.isEmpty, unsent.isEmpty, confirms.count == 0 {
+                closeGracefully(state)
+                return .closed
+            }
+
+            try readAvailableFrames(on: state)
+            amqp_maybe_release_buffers(state)
+
+            if amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0 { continue }
+            var descriptors = [
+                pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: client.wakeup.readDescriptor, events: Int16(POLLIN), revents: 0),
+            ]
+            // Wake at least every 200 ms: heartbeats are only serviced inside library calls, and
+            // publish deadlines need checking.
+            if poll(&descriptors, 2, 200) > 0, descriptors[1].revents != 0 {
+                client.wakeup.drain()
+            }
+        }
+    }
+
+    private func handle(_ command: AMQPClient.Command, on state: amqp_connection_state_t) throws(AMQPError) -> ServeExit? {
+        switch command {
+        case .publish(let request):
+            unsent.append(request)
+        case .ack(let commandGeneration, let tag):
+            guard commandGeneration == generation else { return nil }
+            let status = amqp_basic_ack(state, Self.channel, tag, 0)
+            guard status == AMQP_STATUS_OK.rawValue else { throw AMQPError(.connectionLost, Self.statusText(status)) }
+        case .reject(let commandGeneration, let tag, let requeue):
+            guard commandGeneration == generation else { return nil }
+            let status = amqp_basic_reject(state, Self.channel, tag, requeue ? 1 : 0)
+            guard status == AMQP_STATUS_OK.rawValue else { throw AMQPError(.connectionLost, Self.statusText(status)) }
+        case .declareQueue(let queue, let continuation):
+            do {
+                continuation.resume(returning: .success(try declareQueue(queue, on: state)))
+            } catch {
+                continuation.resume(returning: .failure(error))
+                throw error  // the channel is closed; start over
+            }
+        case .queueExists(let name, let continuation):
+            do {
+                continuation.resume(returning: .success(try probeQueue(name, on: state)))
+            } catch {
+                continuation.resume(returning: .failure(error))
+                throw error
+            }
+        case .stopConsuming(let continuation):
+            consumersStopped = true
+            for tag in consumerTags.keys {
+                let arena = CArena()
+                amqp_basic_cancel(state, Self.channel, arena.bytes(tag))
+                try Self.check(amqp_get_rpc_reply(state), code: .channelClosed, what: "basic.cancel")
+            }
+            consumerTags.removeAll()
+            continuation.resume()
+        case .close(let continuation):
+            closeWaiters.append(continuation)
+        }
+        return nil
+    }
+
+    private func probeQueue(_ name: String, on state: amqp_connection_state_t) throws(AMQPError) -> Bool {
+        amqp_channel_open(state, Self.probeChannel)
+        try Self.check(amqp_get_rpc_reply(state), code: .channelClosed, what: "channel.open")
+        let arena = CArena()
+        amqp_queue_declare(state, Self.probeChannel, arena.bytes(name), 1, 0, 0, 0, amqp_table_t(num_entries: 0, entries: nil))
+        let reply = amqp_get_rpc_reply(state)
+        if reply.reply_type == AMQP_RESPONSE_NORMAL {
+            amqp_channel_close(state, Self.probeChannel, AMQP_REPLY_SUCCESS)
+            return true
+        }
+        if reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION, reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD {
+            var closeOK = amqp_channel_close_ok_t(dummy: 0)
+            _ = amqp_send_method(state, Self.probeChannel, AMQP_CHANNEL_CLOSE_OK_METHOD, &closeOK)
+            return false
+        }
+        throw AMQPError(.connectionLost, "queue probe failed")
+    }
+
+    private func sendUnsent(on state: amqp_connection_state_t) throws(AMQPError) {
+        guard !blocked, !unsent.isEmpty else { return }
+        let now = ContinuousClock.now
+        let queue = unsent
+        unsent.removeAll()
+        var index = 0
+        defer { unsent = Array(queue[index...]) + unsent }
+        while index < queue.count {
+            let request = queue[index]
+            if request.deadline <= now {
+                request.continuation.resume(returning: .failure(AMQPError(.publishTimedOut)))
+                index += 1
+                continue
+            }
+            let arena = CArena()
+            var message = request.message
+            let sequence = confirms.nextSequence
+            if request.mandatory {
+                var headers = message.properties.headers ?? AMQPTable()
+                headers[Self.publishSequenceHeader] = .int64(Int64(sequence))
+                message.properties.headers = headers
+            }
+            var properties = arena.properties(message.properties)
+            let status = amqp_basic_publish(
+                state, Self.channel, arena.bytes(request.exchange), arena.bytes(request.routingKey),
+                request.mandatory ? 1 : 0, 0, &properties, arena.bytes(message.body)
+            )
+            guard status == AMQP_STATUS_OK.rawValue else {
+                // Maybe sent, maybe not: keep it for the next connection (at-least-once).
+                throw AMQPError(.connectionLost, Self.statusText(status))
+            }
+            _ = confirms.register(PendingPublish(request))
+            index += 1
+        }
+    }
+
+    private func expireDeadlines() {
+        let now = ContinuousClock.now
+        for pending in confirms.removeAll(where: { $0.request.deadline <= now }) {
+            pending.request.continuation.resume(returning: .failure(AMQPError(.publishTimedOut)))
+        }
+        unsent.removeAll { request in
+            guard request.deadline <= now else { return false }
+            request.continuation.resume(returning: .failure(AMQPError(.publishTimedOut)))
+            return true
+        }
+    }
+
+    // MARK: - Incoming frames
+
+    private func readAvailableFrames(on state: amqp_connection_state_t) throws(AMQPError) {
+        // A bounded batch, so a flood of deliveries cannot starve the outbox (acks, replies).
+        for _ in 0..<512 {
+            var frame = amqp_frame_t()
+            var zero = timeval(tv_sec: 0, tv_usec: 0)
+            let status = amqp_simple_wait_frame_noblock(state, &frame, &zero)
+            if status == AMQP_STATUS_TIMEOUT.rawValue { return }
+            guard status == AMQP_STATUS_OK.rawValue else { throw AMQPError(.connectionLost, Self.statusText(status)) }
+            try handle(frame, on: state)
+        }
+    }
+
+    private func handle(_ frame: amqp_frame_t, on state: amqp_connection_state_t) throws(AMQPError) {
+        switch Int32(frame.frame_type) {
+        case AMQP_FRAME_METHOD:
+            try handleMethod(frame.payload.method, channel: frame.channel, on: state)
+        case AMQP_FRAME_HEADER:
+            guard let decoded = frame.payload.properties.decoded else { throw AMQPError(.protocolError, "header without properties") }
+            let properties = CValues.properties(decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee)
+            do {
+                if let message = try assembler.header(channel: frame.channel, bodySize: frame.payload.properties.body_size, properties: properties) {
+                    complete(message)
+                }
+            } catch {
+                throw AMQPError(.protocolError, "unexpected content header")
+            }
+        case AMQP_FRAME_BODY:
+            let fragment = frame.payload.body_fragment
+            let buffer = UnsafeRawBufferPointer(start: fragment.bytes, count: fragment.len)
+            do {
+                if let message = try assembler.body(channel: frame.channel, buffer) { complete(message) }
+            } catch {
+                throw AMQPError(.protocolError, "unexpected content body")
+            }
+        default:
+            break  // heartbeats are handled inside rabbitmq-c
+        }
+    }
+
+    private func handleMethod(_ method: amqp_method_t, channel: amqp_channel_t, on state: amqp_connection_state_t) throws(AMQPError) {
+        switch method.id {
+        case AMQP_BASIC_DELIVER_METHOD:
+            let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
+            try begin(channel, .deliver(
+                consumerTag: CValues.string(deliver.consumer_tag),
+                deliveryTag: deliver.delivery_tag,
+                redelivered: deliver.redelivered != 0,
+                exchange: CValues.string(deliver.exchange),
+                routingKey: CValues.string(deliver.routing_key)
+            ))
+        case AMQP_BASIC_RETURN_METHOD:
+            let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
+            try begin(channel, .return(
+                replyCode: returned.reply_code,
+                replyText: CValues.string(returned.reply_text),
+                exchange: CValues.string(returned.exchange),
+                routingKey: CValues.string(returned.routing_key)
+            ))
+        case AMQP_BASIC_ACK_METHOD:
+            let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
+            for pending in confirms.settle(deliveryTag: ack.delivery_tag, multiple: ack.multiple != 0) {
+                if let returned = pending.returned {
+                    pending.request.continuation.resume(returning: .success(.returned(replyCode: returned.code, replyText: returned.text)))
+                } else {
+                    pending.request.continuation.resume(returning: .success(.acked))
+                }
+            }
+        case AMQP_BASIC_NACK_METHOD:
+            let nack = method.decoded.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
+            for pending in confirms.settle(deliveryTag: nack.delivery_tag, multiple: nack.multiple != 0) {
+                pending.request.continuation.resume(returning: .failure(AMQPError(.publishNacked)))
+            }
+        case AMQP_BASIC_CANCEL_METHOD:
+            // The broker cancelled a consumer (queue deleted, leader moved): start over, which
+            // declares the queue again and re-creates the consumer.
+            let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
+            let tag = CValues.string(cancel.consumer_tag)
+            logger.warning("AMQP consumer cancelled by the broker", metadata: ["amqp.queue": "\(consumerTags[tag]?.queue ?? "?")"])
+            throw AMQPError(.channelClosed, "consumer cancelled by the broker")
+        case AMQP_CHANNEL_CLOSE_METHOD:
+            let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+            var closeOK = amqp_channel_close_ok_t(dummy: 0)
+            _ = amqp_send_method(state, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &closeOK)
+            throw AMQPError(.channelClosed, "\(close.reply_code) \(CValues.string(close.reply_text))")
+        case AMQP_CONNECTION_CLOSE_METHOD:
+            let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            var closeOK = amqp_connection_close_ok_t(dummy: 0)
+            _ = amqp_send_method(state, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &closeOK)
+            throw AMQPError(.connectionLost, "broker closed the connection: \(close.reply_code) \(CValues.string(close.reply_text))")
+        case AMQP_CONNECTION_BLOCKED_METHOD:
+            blocked = true
+            logger.warning("AMQP connection blocked by the broker (resource alarm); holding publishes")
+        case AMQP_CONNECTION_UNBLOCKED_METHOD:
+            blocked = false
+            logger.info("AMQP connection unblocked")
+        default:
+            break
+        }
+    }
+
+    private func begin(_ channel: amqp_channel_t, _ start: ContentAssembler.Start) throws(AMQPError) {
+        do {
+            try assembler.begin(channel: channel, start)
+        } catch {
+            throw AMQPError(.protocolError, "method frame inside content")
+        }
+    }
+
+    private func complete(_ message: ContentAssembler.Message) {
+        switch message.start {
+        case .deliver(let consumerTag, let deliveryTag, let redelivered, let exchange, let routingKey):
+            let spec = consumerTags[consumerTag]
+            client.deliveryContinuation.yield(AMQPDelivery(
+                queue: spec?.queue ?? "",
+                deliveryTag: deliveryTag,
+                connectionGeneration: generation,
+                redelivered: redelivered,
+                exchange: exchange,
+                routingKey: routingKey,
+                properties: message.properties,
+                body: message.body,
+                bodySize: message.bodySize,
+                noAck: spec?.noAck ?? false
+            ))
+        case .return(let replyCode, let replyText, _, _):
+            guard let sequence = message.properties.headers?[Self.publishSequenceHeader]?.intValue,
+                let pending = confirms.token(for: UInt64(sequence))
+            else { return }
+            pending.returned = (replyCode, replyText)
+        }
+    }
+
+    // MARK: - Closing
+
+    private func closeGracefully(_ state: amqp_connection_state_t) {
+        _ = amqp_connection_close(state, AMQP_REPLY_SUCCESS)
+        amqp_destroy_connection(state)
+        connection = nil
+        logger.info("AMQP connection closed")
+    }
+
+    /// Drops a broken connection; unconfirmed publishes go back to be sent again.
+    private func tearDown() {
+        if let state = connection {
+            amqp_destroy_connection(state)
+            connection = nil
+        }
+        unsent = confirms.drain().map(\.request) + unsent
+        assembler.reset()
+        consumerTags.removeAll()
+        blocked = false
+    }
+
+    private func finishAll(with error: AMQPError) {
+        if let state = connection {
+            amqp_destroy_connection(state)
+            connection = nil
+        }
+        for pending in confirms.drain() { pending.request.continuation.resume(returning: .failure(error)) }
+        for request in unsent { request.continuation.resume(returning: .failure(error)) }
+        unsent.removeAll()
+        for command in client.takeCommands() {
+            if case .close(let continuation) = command { closeWaiters.append(continuation) } else { AMQPClient.fail(command, with: error) }
+        }
+        for waiter in closeWaiters { waiter.resume() }
+        closeWaiters.removeAll()
+    }
+
+    // MARK: - Helpers
+
+    private static func check(_ reply: amqp_rpc_reply_t, code: AMQPError.Code, what: String) throws(AMQPError) {
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            return
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            throw AMQPError(code, "\(what): \(statusText(reply.library_error))")
+        case AMQP_RESPONSE_SERVER_EXCEPTION:
+            if reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD, let decoded = reply.reply.decoded {
+                let close = decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+                throw AMQPError(code, "\(what): \(close.reply_code) \(CValues.string(close.reply_text))")
+            }
+            if reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD, let decoded = reply.reply.decoded {
+                let close = decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+                throw AMQPError(code, "\(what): \(close.reply_code) \(CValues.string(close.reply_text))")
+            }
+            throw AMQPError(code, "\(what): server exception")
+        default:
+            throw AMQPError(code, "\(what): no reply")
+        }
+    }
+
+    static func statusText(_ status: Int32) -> String {
+        guard let text = amqp_error_string2(status) else { return "status \(status)" }
+        return String(cString: text)
+    }
+}
