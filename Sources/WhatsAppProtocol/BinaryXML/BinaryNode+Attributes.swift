@@ -16,11 +16,13 @@ extension BinaryNode {
             }
         }
 
-        /// The value as a JID: a typed JID as is, a string if it parses as one.
+        /// The value as a JID: a typed JID as is; a string if it contains `@` and parses, or is a bare
+        /// well-known server name such as `s.whatsapp.net` (so `id="ps-1"` is not mistaken for a server).
         public var jid: JID? {
             switch self {
             case .jid(let jid): jid
-            case .string(let string): JID(string)
+            case .string(let string):
+                string.contains("@") || JID.Server.wellKnown.contains(string) ? JID(string) : nil
             }
         }
 

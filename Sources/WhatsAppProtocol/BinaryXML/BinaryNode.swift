@@ -51,7 +51,7 @@ public struct BinaryNode: Hashable, Sendable {
     }
 
     /// The attribute `key` as a JID, whether it was sent typed (JID_PAIR/AD_JID/...) or as a plain
-    /// string that parses as one (some servers and libraries send `from="@s.whatsapp.net"` as text).
+    /// string (Baileys writes `from="@s.whatsapp.net"` as text); see ``AttributeValue/jid``.
     public func jid(_ key: String) -> JID? {
         attributes[key]?.jid
     }

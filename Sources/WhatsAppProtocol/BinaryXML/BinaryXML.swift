@@ -58,7 +58,7 @@ public enum BinaryXML {
     private static func decodeNode(_ bytes: [UInt8], from start: Int) throws(BinaryXMLError) -> BinaryNode {
         var decoder = BinaryXMLDecoder(bytes, from: start)
         let node = try decoder.readNode()
-        guard decoder.isAtEnd else { throw BinaryXMLError(.trailingBytes, offset: decoder.position - start) }
+        guard decoder.isAtEnd else { throw BinaryXMLError(.trailingBytes, offset: decoder.offset) }
         return node
     }
 }

@@ -5,30 +5,37 @@
 /// possible encoding of their elements, and nesting is bounded by ``BinaryXML/maxDepth``.
 struct BinaryXMLDecoder {
     private let bytes: [UInt8]
-    private(set) var position: Int
+    /// Where the node bytes start in `bytes` (1 after a flags byte); error offsets count from here.
+    private let start: Int
+    private var position: Int
 
     init(_ bytes: [UInt8], from start: Int = 0) {
         self.bytes = bytes
+        self.start = start
         position = start
     }
 
     var isAtEnd: Bool { position == bytes.count }
+    /// Bytes read so far.
+    var offset: Int { position - start }
     private var remaining: Int { bytes.count - position }
 
     private func error(_ code: BinaryXMLError.Code, at offset: Int? = nil) -> BinaryXMLError {
-        BinaryXMLError(code, offset: offset ?? position)
+        BinaryXMLError(code, offset: (offset ?? position) - start)
     }
 
     // MARK: - Nodes
 
     mutating func readNode(depth: Int = 1) throws(BinaryXMLError) -> BinaryNode {
         guard depth <= BinaryXML.maxDepth else { throw error(.depthExceeded) }
-        let start = position
+        let nodeStart = position
         let size = try readListSize(try readByte())
-        guard size > 0 else { throw error(.invalidNode, at: start) }
+        guard size > 0 else { throw error(.invalidNode, at: nodeStart) }
 
+        // An empty tag, whether LIST_EMPTY or a zero-length string, makes no node.
+        guard try peekByte() != BinaryXMLTag.listEmpty else { throw error(.invalidNode, at: nodeStart) }
         let tag = try readString(emptyList: .invalid)
-        guard !tag.isEmpty else { throw error(.invalidNode, at: start) }
+        guard !tag.isEmpty else { throw error(.invalidNode, at: nodeStart) }
 
         let attributeCount = (size - 1) >> 1
         // Each attribute takes at least two bytes (one-byte key, one-byte value).
@@ -105,9 +112,9 @@ struct BinaryXMLDecoder {
         case BinaryXMLTag.listEmpty where emptyList == .empty:
             return ""
         case BinaryXMLTag.binary8, BinaryXMLTag.binary20, BinaryXMLTag.binary32:
-            let start = position
+            let bytesStart = position
             guard let string = String(validating: try readBinary(tag), as: UTF8.self) else {
-                throw error(.invalidUTF8, at: start)
+                throw error(.invalidUTF8, at: bytesStart)
             }
             return string
         default:
@@ -192,11 +199,11 @@ struct BinaryXMLDecoder {
     // MARK: - JIDs
 
     private mutating func readJID(_ tag: UInt8) throws(BinaryXMLError) -> JID {
-        let start = position - 1
+        let jidStart = position - 1
         switch tag {
         case BinaryXMLTag.jidPair:
             let user = try readString(emptyList: .empty)
-            return JID(user: user, server: try readServer(at: start))
+            return JID(user: user, server: try readServer(at: jidStart))
         case BinaryXMLTag.adJID:
             let domain = try readByte()
             let device = UInt16(try readByte())
@@ -211,23 +218,23 @@ struct BinaryXMLDecoder {
         case BinaryXMLTag.fbJID:
             let user = try readString(emptyList: .empty)
             let device = try readUInt16()
-            let server = try readServer(at: start)
-            guard server == JID.Server.messenger else { throw error(.invalidJID, at: start) }
+            let server = try readServer(at: jidStart)
+            guard server == JID.Server.messenger else { throw error(.invalidJID, at: jidStart) }
             return JID(user: user, device: device, server: server)
         default:
             let user = try readString(emptyList: .empty)
             let device = try readUInt16()
             let integrator = try readUInt16()
-            let server = try readServer(at: start)
-            guard server == JID.Server.interop else { throw error(.invalidJID, at: start) }
+            let server = try readServer(at: jidStart)
+            guard server == JID.Server.interop else { throw error(.invalidJID, at: jidStart) }
             return JID(user: user, device: device, integrator: integrator, server: server)
         }
     }
 
-    private mutating func readServer(at start: Int) throws(BinaryXMLError) -> String {
-        guard try peekByte() != BinaryXMLTag.listEmpty else { throw error(.invalidJID, at: start) }
+    private mutating func readServer(at jidStart: Int) throws(BinaryXMLError) -> String {
+        guard try peekByte() != BinaryXMLTag.listEmpty else { throw error(.invalidJID, at: jidStart) }
         let server = try readString(emptyList: .invalid)
-        guard !server.isEmpty else { throw error(.invalidJID, at: start) }
+        guard !server.isEmpty else { throw error(.invalidJID, at: jidStart) }
         return server
     }
 

@@ -49,6 +49,10 @@ public struct JID: Hashable, Sendable, LosslessStringConvertible {
         public static let interop = "interop"
         /// Newsletters (channels).
         public static let newsletter = "newsletter"
+
+        static let wellKnown: Set<String> = [
+            whatsApp, lid, group, broadcast, hosted, hostedLID, messenger, interop, newsletter,
+        ]
     }
 
     /// The WhatsApp server, `@s.whatsapp.net` (JID_PAIR with no user): the `to`/`from` of most stanzas.
