@@ -24,6 +24,11 @@ struct BinaryXMLDecoder {
         BinaryXMLError(code, offset: (offset ?? position) - start)
     }
 
+    /// Up to this many list entries are reserved ahead; beyond, arrays grow with the entries actually
+    /// read. A declared count only has to fit the remaining bytes, and nested lists could each declare
+    /// one, so reserving it in full could claim far more memory than the input justifies.
+    private static let reserveLimit = 32
+
     // MARK: - Nodes
 
     mutating func readNode(depth: Int = 1) throws(BinaryXMLError) -> BinaryNode {
@@ -41,7 +46,7 @@ struct BinaryXMLDecoder {
         // Each attribute takes at least two bytes (one-byte key, one-byte value).
         guard attributeCount * 2 <= remaining else { throw error(.truncated) }
         var attributes = BinaryNode.Attributes()
-        attributes.reserveCapacity(attributeCount)
+        attributes.reserveCapacity(min(attributeCount, Self.reserveLimit))
         for _ in 0..<attributeCount {
             let key = try readString(emptyList: .invalid)
             attributes.append(BinaryNode.Attribute(key: key, value: try readAttributeValue()))
@@ -60,7 +65,7 @@ struct BinaryXMLDecoder {
             // The smallest node is three bytes: LIST_8, its size and a one-byte tag.
             guard count * 3 <= remaining else { throw error(.truncated) }
             var children: [BinaryNode] = []
-            children.reserveCapacity(count)
+            children.reserveCapacity(min(count, Self.reserveLimit))
             for _ in 0..<count {
                 children.append(try readNode(depth: depth + 1))
             }

@@ -13,7 +13,8 @@ public struct BinaryXMLError: Error, Hashable, CustomStringConvertible {
         /// A byte that is not allowed where it appeared (unused values 240...244, a list where a string
         /// belongs, a JID where a key belongs, ...).
         public static let invalidTagByte = Code(.invalidTagByte)
-        /// A token index outside the token tables.
+        /// A token index outside the token tables (the current double-byte tables are full, so only a
+        /// future, shorter table could produce it).
         public static let invalidToken = Code(.invalidToken)
         /// A malformed packed (NIBBLE_8) string: a digit that stands for no character (12...15) anywhere
         /// but the dropped padding position, or an odd-length flag on zero bytes.
