@@ -13,9 +13,9 @@ enum BinaryXMLInflater {
 
         var output: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: chunkSize)
-        var input = Array(input)
-        let outcome: BinaryXMLError.Code? = input.withUnsafeMutableBufferPointer { source in
-            stream.next_in = source.baseAddress
+        let outcome: BinaryXMLError.Code? = input.withUnsafeBufferPointer { source in
+            // zlib only reads through next_in; the pointer is mutable only in its C declaration.
+            stream.next_in = UnsafeMutablePointer(mutating: source.baseAddress)
             stream.avail_in = UInt32(source.count)
             while true {
                 let status = chunk.withUnsafeMutableBufferPointer { target in

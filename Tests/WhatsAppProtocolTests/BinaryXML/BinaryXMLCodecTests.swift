@@ -81,8 +81,11 @@ import Testing
         try Self.checkValue("héllo", [0xfc, 0x06, 0x68, 0xc3, 0xa9, 0x6c, 0x6c, 0x6f])
     }
 
-    @Test func listEmptyAttributeValueIsTheEmptyString() throws {
+    @Test func otherFormsOfTheEmptyStringAreAccepted() throws {
         #expect(try BinaryXML.decode(Self.tv([0x00])) == BinaryNode("t", ["v": ""]))
+        // whatsmeow writes "" content as NIBBLE_8 with no digits.
+        #expect(try BinaryXML.decode(Self.tv([0xff, 0x00])) == BinaryNode("t", ["v": ""]))
+        #expect(try BinaryXML.decode([0xf8, 0x02, 0x1a, 0xff, 0x00]) == BinaryNode("t", [:], .string("")))
     }
 
     // MARK: - Binary content
