@@ -38,10 +38,7 @@ public struct FrameReader: Sendable {
     /// Adds received bytes (one WebSocket message, or any piece of the stream). Ignored after an error.
     public mutating func append(_ chunk: some Sequence<UInt8>) {
         guard failure == nil else { return }
-        if start == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
-            start = 0
-        }
+        if start == buffer.count { emptyBuffer() }
         buffer.append(contentsOf: chunk)
     }
 
@@ -117,11 +114,16 @@ public struct FrameReader: Sendable {
     private mutating func consume(upTo index: Int) {
         start = index
         if start == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
-            start = 0
+            emptyBuffer()
         } else if start >= 4096, start * 2 >= buffer.count {
             buffer.removeSubrange(0..<start)
             start = 0
         }
+    }
+
+    /// Drops all buffered bytes, keeping the storage unless a large frame made it big.
+    private mutating func emptyBuffer() {
+        buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 16)
+        start = 0
     }
 }

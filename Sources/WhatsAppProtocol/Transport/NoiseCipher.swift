@@ -5,6 +5,7 @@ import Foundation
 /// 32-bit big-endian counter, the 16-byte tag appended to the ciphertext (spec 1.4, 1.5).
 enum NoiseCipher {
     static let tagLength = 16
+    static let nonceLength = 12
 
     static func nonce(_ counter: UInt32) -> AES.GCM.Nonce {
         let bytes: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0,
@@ -18,11 +19,10 @@ enum NoiseCipher {
     static func seal(_ plaintext: [UInt8], key: SymmetricKey, counter: UInt32, authenticating ad: [UInt8]) throws(NoiseError) -> [UInt8] {
         do {
             let box = try AES.GCM.seal(plaintext, using: key, nonce: nonce(counter), authenticating: ad)
-            var out: [UInt8] = []
-            out.reserveCapacity(plaintext.count + tagLength)
-            out.append(contentsOf: box.ciphertext)
-            out.append(contentsOf: box.tag)
-            return out
+            // `combined` (nonce | ciphertext | tag) is the box's own storage; `ciphertext` and `tag` would
+            // be two more copies.
+            guard let combined = box.combined else { throw NoiseError(.cryptoFailure) }
+            return combined.withUnsafeBytes { Array($0[nonceLength...]) }
         } catch {
             throw NoiseError(.cryptoFailure)
         }

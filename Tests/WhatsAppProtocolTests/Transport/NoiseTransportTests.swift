@@ -30,10 +30,9 @@ func transportPair(seed: UInt64) throws -> (client: NoiseTransport, server: Nois
 
     @Test func framesMustBeReadInOrder() throws {
         var (client, server) = try transportPair(seed: 1)
-        let first = try client.encrypt([1])
+        _ = try client.encrypt([1])  // frame 0, never delivered
         let second = try client.encrypt([2])
         #expect(throws: NoiseError(.decryptionFailed)) { try server.decrypt(second) }
-        _ = first
     }
 
     @Test func aFailedDecryptIsFinalAndDoesNotAdvanceTheCounter() throws {
