@@ -108,7 +108,13 @@ let package = Package(
 
         .testTarget(
             name: "WhatsAppProtocolTests",
-            dependencies: ["WhatsAppProtocol"]
+            dependencies: [
+                "WhatsAppProtocol",
+                "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
         ),
         .target(
             name: "WalinkTestSupport",

@@ -32,16 +32,22 @@ public struct KeyPair: Sendable, Hashable {
     }
 
     /// X25519 of this private key with a peer's 32-byte public key.
+    ///
+    /// A low-order peer key gives the all-zero secret; swift-crypto returns it without complaint on
+    /// Linux, so it is refused here (as Go's X25519 does for whatsmeow): a peer could otherwise force
+    /// a known key.
     public func sharedSecret(with peerPublicKey: [UInt8]) throws(KeyError) -> [UInt8] {
         guard peerPublicKey.count == 32 else { throw KeyError(.invalidLength) }
+        let secret: [UInt8]
         do {
             let mine = try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: privateKey)
             let theirs = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: peerPublicKey)
-            let secret = try mine.sharedSecretFromKeyAgreement(with: theirs)
-            return secret.withUnsafeBytes { Array($0) }
+            secret = try mine.sharedSecretFromKeyAgreement(with: theirs).withUnsafeBytes { Array($0) }
         } catch {
             throw KeyError(.invalidKey)
         }
+        guard secret.contains(where: { $0 != 0 }) else { throw KeyError(.invalidKey) }
+        return secret
     }
 }
 
@@ -53,7 +59,7 @@ public struct KeyError: Error, Hashable, CustomStringConvertible {
         private init(_ value: Value) { self.value = value }
         /// A key was not 32 bytes long.
         public static let invalidLength = Code(.invalidLength)
-        /// The library refused the key (for example a low-order point).
+        /// The library refused the key, or a low-order peer key gave the all-zero secret.
         public static let invalidKey = Code(.invalidKey)
         public var description: String {
             switch value {

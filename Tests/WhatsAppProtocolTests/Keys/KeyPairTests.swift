@@ -16,3 +16,12 @@ import Testing
         #expect(throws: KeyError.self) { try KeyPair.generate().sharedSecret(with: [0]) }
     }
 }
+
+@Suite struct KeyPairLowOrderTests {
+    @Test func lowOrderPeerKeysAreRefused() {
+        // u = 0 and u = 1 are small-order points: X25519 with them yields all zeros.
+        let mine = KeyPair.generate()
+        #expect(throws: KeyError(.invalidKey)) { try mine.sharedSecret(with: [UInt8](repeating: 0, count: 32)) }
+        #expect(throws: KeyError(.invalidKey)) { try mine.sharedSecret(with: [1] + [UInt8](repeating: 0, count: 31)) }
+    }
+}
