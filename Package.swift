@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.28.0"),
         .package(url: "https://github.com/attaswift/BigInt.git", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.30.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.10.0"),
     ],
     targets: [
         // MARK: - C libraries from the system (Debian -dev packages, installed by scripts/setup)
@@ -66,6 +69,35 @@ let package = Package(
                 .product(name: "BigInt", package: "BigInt"),
             ],
             exclude: ["Protos"]
+        ),
+
+        // MARK: - WhatsApp I/O: the linking client and the simulator
+
+        .target(
+            name: "WhatsAppLink",
+            dependencies: [
+                "WhatsAppProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "WhatsAppSimulator",
+            dependencies: [
+                "WhatsAppProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
 
         // MARK: - The worker: envelope, command handlers, events
@@ -134,6 +166,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        .testTarget(
+            name: "WhatsAppLinkTests",
+            dependencies: ["WhatsAppLink", "WhatsAppProtocol"]
+        ),
+        .testTarget(
+            name: "WhatsAppSimulatorTests",
+            dependencies: ["WhatsAppSimulator", "WhatsAppProtocol"]
         ),
     ]
 )
