@@ -1,0 +1,7 @@
+/// The public commands of the API. The worker binds exactly these routing keys on `walink.commands`
+/// (plus `diag.*` when enabled); a test keeps this list and the registered handlers equal.
+public enum CommandCatalog {
+    public static let names: [String] = [
+        "worker.ping",
+    ]
+}

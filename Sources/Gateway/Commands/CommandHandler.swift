@@ -1,0 +1,63 @@
+/// One command of the API (`worker.ping`, `session.create`, ...).
+public protocol CommandHandler: Sendable {
+    /// The command name: the routing key on `walink.commands`, or the AMQP `type` property.
+    var name: String { get }
+    var parameters: ParameterSchema { get }
+    /// False only for commands anyone may call (`worker.ping`).
+    var requiresAuthentication: Bool { get }
+    func handle(_ request: CommandRequest) async throws(GatewayError) -> CommandResult
+}
+
+extension CommandHandler {
+    public var requiresAuthentication: Bool { true }
+}
+
+/// A validated command, as a handler sees it.
+public struct CommandRequest: Sendable {
+    public let command: String
+    public let parameters: JSONObject
+    public let correlationID: String?
+    public let messageID: String?
+    /// The raw `authorization` header; handlers normally use ``caller`` instead.
+    public let authorization: String?
+    /// Who called, once the authentication step ran (nil for unauthenticated commands).
+    public var caller: Caller?
+
+    public init(command: String, parameters: JSONObject, correlationID: String?, messageID: String?, authorization: String?, caller: Caller? = nil) {
+        self.command = command
+        self.parameters = parameters
+        self.correlationID = correlationID
+        self.messageID = messageID
+        self.authorization = authorization
+        self.caller = caller
+    }
+
+    /// The `session` parameter when present.
+    public var session: String? { parameters["session"]?.stringValue }
+}
+
+/// An authenticated caller: the organization it acts for and what it may do.
+public struct Caller: Sendable, Hashable {
+    public let organization: String
+    public let subject: String
+    public let capabilities: Set<String>
+
+    public init(organization: String, subject: String, capabilities: Set<String>) {
+        self.organization = organization
+        self.subject = subject
+        self.capabilities = capabilities
+    }
+
+    public static let manage = "manage"
+}
+
+/// A successful answer.
+public struct CommandResult: Sendable {
+    public var status: Int
+    public var body: JSONValue
+
+    public init(status: Int = 200, body: JSONValue) {
+        self.status = status
+        self.body = body
+    }
+}

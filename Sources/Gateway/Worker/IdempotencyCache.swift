@@ -1,0 +1,139 @@
+import Synchronization
+
+/// Remembers the answers to commands that carried a `message_id`, so that a redelivered command
+/// (after a lost connection, a broker restart or a worker crash before the ack) is answered again
+/// without running twice. A duplicate that arrives while the first copy still runs waits for it.
+///
+/// Keys include the caller's credentials digest, so one caller can never replay another's answer
+/// by guessing its message id. Entries expire after `timeToLive`; at most `capacity` are kept.
+final class IdempotencyCache: Sendable {
+    struct Key: Hashable, Sendable {
+        var command: String
+        var messageID: String
+        var credentialsDigest: String
+    }
+
+    enum Start: Sendable {
+        /// First time: run the command, then call ``complete(_:with:)``.
+        case execute
+        /// Seen before: answer with this.
+        case replay(Reply)
+    }
+
+    struct Reply: Sendable {
+        var status: Int
+        var body: JSONValue
+        /// Whether the handler ran (its answer may go to `walink.results`); false when the command
+        /// was refused before (unknown, malformed, unauthenticated).
+        var handled: Bool
+        /// Where a result without `reply_to` is published: `<organization>.<session>.<command>`.
+        var organization: String?
+        var session: String?
+    }
+
+    private enum Entry {
+        case running(waiters: [CheckedContinuation<Reply?, Never>])
+        case done(Reply, expires: ContinuousClock.Instant)
+    }
+
+    private struct State {
+        var entries: [Key: Entry] = [:]
+        var order: [Key] = []  // insertion order, for eviction
+    }
+
+    private let state = Mutex(State())
+    let timeToLive: Duration
+    let capacity: Int
+
+    init(timeToLive: Duration, capacity: Int) {
+        self.timeToLive = timeToLive
+        self.capacity = capacity
+    }
+
+    func start(_ key: Key) async -> Start {
+        enum Decision { case execute, replay(Reply), wait }
+        let now = ContinuousClock.now
+        let decision = state.withLock { state -> Decision in
+            switch state.entries[key] {
+            case .done(let reply, let expires) where expires > now:
+                return .replay(reply)
+            case .running:
+                return .wait
+            default:
+                state.entries[key] = .running(waiters: [])
+                state.order.append(key)
+                evict(&state, now: now)
+                return .execute
+            }
+        }
+        switch decision {
+        case .execute: return .execute
+        case .replay(let reply): return .replay(reply)
+        case .wait:
+            let reply = await withCheckedContinuation { (continuation: CheckedContinuation<Reply?, Never>) in
+                let immediate = state.withLock { state -> Reply?? in
+                    switch state.entries[key] {
+                    case .running(var waiters):
+                        waiters.append(continuation)
+                        state.entries[key] = .running(waiters: waiters)
+                        return .none
+                    case .done(let reply, _):
+                        return .some(reply)
+                    case nil:
+                        return .some(nil)
+                    }
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+            // The first copy was abandoned: run this one.
+            guard let reply else { return await start(key) }
+            return .replay(reply)
+        }
+    }
+
+    func complete(_ key: Key, with reply: Reply) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Reply?, Never>] in
+            guard case .running(let waiters) = state.entries[key] else { return [] }
+            state.entries[key] = .done(reply, expires: ContinuousClock.now.advanced(by: timeToLive))
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(returning: reply) }
+    }
+
+    /// The command could not run to an answer (for example shutdown); a duplicate may run it.
+    func abandon(_ key: Key) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Reply?, Never>] in
+            guard case .running(let waiters) = state.entries[key] else { return [] }
+            state.entries[key] = nil
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(returning: nil) }
+    }
+
+    var count: Int { state.withLock { $0.entries.count } }
+
+    private func evict(_ state: inout State, now: ContinuousClock.Instant) {
+        // Drop expired entries from the front, then the oldest finished ones beyond capacity.
+        var index = 0
+        while index < state.order.count, state.entries.count > capacity || isExpired(state.entries[state.order[index]], now) {
+            let key = state.order[index]
+            if case .running = state.entries[key] {
+                index += 1
+                continue
+            }
+            state.entries[key] = nil
+            state.order.remove(at: index)
+        }
+        if state.order.count > state.entries.count * 2 + 16 {
+            state.order.removeAll { state.entries[$0] == nil }
+        }
+    }
+
+    private func isExpired(_ entry: Entry?, _ now: ContinuousClock.Instant) -> Bool {
+        switch entry {
+        case .done(_, let expires): expires <= now
+        case .running: false
+        case nil: true
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import AMQP
+import ArgumentParser
+import Gateway
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Take commands from RabbitMQ and answer them until SIGTERM or SIGINT."
+    )
+
+    @Option(help: "Broker URL (WALINK_AMQP_URL; default amqp://guest:guest@127.0.0.1:5672/).")
+    var amqpURL: String?
+
+    @Option(help: "Name in pings and the broker's connection list (WALINK_WORKER_ID; default <host>-<random>).")
+    var workerID: String?
+
+    @Option(help: "Commands handled at once (WALINK_CONCURRENCY; default 64).")
+    var concurrency: Int?
+
+    @Option(help: "Largest command body in bytes (WALINK_MAX_BODY_BYTES; default 65536).")
+    var maxBodyBytes: Int?
+
+    @Option(help: "trace, debug, info, notice, warning, error (WALINK_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    @Flag(help: "Enable diag.* commands for operational tests (WALINK_DIAGNOSTIC_COMMANDS=1).")
+    var diagnosticCommands = false
+
+    func run() async throws {
+        let level = try Settings.logLevel(logLevel)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "walink")
+        let url = Settings.string(amqpURL, "WALINK_AMQP_URL", default: "amqp://guest:guest@127.0.0.1:5672/")
+        let concurrency = try Settings.integer(concurrency, "WALINK_CONCURRENCY", default: 64)
+        guard (1...65535).contains(concurrency) else { throw SettingsError(message: "WALINK_CONCURRENCY must be 1...65535") }
+        let maxBody = try Settings.integer(maxBodyBytes, "WALINK_MAX_BODY_BYTES", default: 64 * 1024)
+        guard maxBody > 0 else { throw SettingsError(message: "WALINK_MAX_BODY_BYTES must be positive") }
+        let configuration = WorkerConfiguration(
+            amqp: try AMQPConfiguration(url: url),
+            workerID: Settings.string(workerID, "WALINK_WORKER_ID", default: Settings.defaultWorkerID()),
+            concurrency: UInt16(concurrency),
+            maxBodySize: maxBody,
+            diagnosticCommands: Settings.flag(diagnosticCommands, "WALINK_DIAGNOSTIC_COMMANDS")
+        )
+        let worker = WorkerService(configuration: configuration, logger: logger)
+        logger.info("Starting walink worker", metadata: [
+            "walink.worker": "\(configuration.workerID)", "walink.version": "\(WalinkVersion.current)",
+            "amqp.url": "\(configuration.amqp.redactedURL)",
+        ])
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: worker)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger
+        ))
+        try await group.run()
+    }
+}
