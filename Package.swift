@@ -152,7 +152,12 @@ let package = Package(
         ),
         .target(
             name: "WalinkTestSupport",
-            dependencies: ["AMQP"],
+            dependencies: [
+                "AMQP",
+                "Gateway",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Tests/WalinkTestSupport"
         ),
         .testTarget(

@@ -103,7 +103,7 @@ struct CallCommand: AsyncParsableCommand {
             }
             group.addTask {
                 try await client.waitUntilConnected()
-                _ = try await client.publish(message, exchange: WalinkTopology.commandsExchange, routingKey: command, timeout: .seconds(timeout))
+                _ = try await client.publish(message, exchange: WalinkNames.standard.commandsExchange, routingKey: command, timeout: .seconds(timeout))
                 for await delivery in client.deliveries where delivery.properties.correlationID == correlationID {
                     return .reply(delivery)
                 }

@@ -29,6 +29,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Flag(help: "Enable diag.* commands for operational tests (WALINK_DIAGNOSTIC_COMMANDS=1).")
     var diagnosticCommands = false
 
+    @Option(help: "Prefix for every broker object name, to run several deployments on one broker (WALINK_TOPOLOGY_PREFIX).")
+    var topologyPrefix: String?
+
     func run() async throws {
         let level = try Settings.logLevel(logLevel)
         LoggingSystem.bootstrap { label in
@@ -47,7 +50,8 @@ struct WorkerCommand: AsyncParsableCommand {
             workerID: Settings.string(workerID, "WALINK_WORKER_ID", default: Settings.defaultWorkerID()),
             concurrency: UInt16(concurrency),
             maxBodySize: maxBody,
-            diagnosticCommands: Settings.flag(diagnosticCommands, "WALINK_DIAGNOSTIC_COMMANDS")
+            diagnosticCommands: Settings.flag(diagnosticCommands, "WALINK_DIAGNOSTIC_COMMANDS"),
+            names: WalinkNames(prefix: Settings.string(topologyPrefix, "WALINK_TOPOLOGY_PREFIX", default: ""))
         )
         let worker = WorkerService(configuration: configuration, logger: logger)
         logger.info("Starting walink worker", metadata: [

@@ -1,24 +1,41 @@
 import AMQP
 
+/// The names of walink's broker objects. A prefix lets several deployments (or parallel test
+/// runs) share one broker without taking each other's commands.
+public struct WalinkNames: Sendable, Hashable {
+    public let prefix: String
+    public var commandsExchange: String { prefix + "walink.commands" }
+    /// Alternate exchange of `walink.commands`: commands nobody bound (unknown names) still reach
+    /// the queue and get their 501 answer instead of vanishing.
+    public var unroutedCommandsExchange: String { prefix + "walink.commands.unrouted" }
+    public var commandsQueue: String { prefix + "walink.commands" }
+    public var eventsExchange: String { prefix + "walink.events" }
+    public var resultsExchange: String { prefix + "walink.results" }
+    public var deadExchange: String { prefix + "walink.dead" }
+    public var deadQueue: String { prefix + "walink.dead" }
+
+    public init(prefix: String = "") { self.prefix = prefix }
+
+    public static let standard = WalinkNames()
+}
+
 /// The broker objects walink uses. Declared idempotently at every (re)connect, and exported as
 /// `deploy/rabbitmq/definitions.json` for operators who pre-provision (a test keeps the two equal).
 public enum WalinkTopology {
-    public static let commandsExchange = "walink.commands"
-    /// Alternate exchange of `walink.commands`: commands nobody bound (unknown names) still reach
-    /// the queue and get their 501 answer instead of vanishing.
-    public static let unroutedCommandsExchange = "walink.commands.unrouted"
-    public static let commandsQueue = "walink.commands"
-    public static let eventsExchange = "walink.events"
-    public static let resultsExchange = "walink.results"
-    public static let deadExchange = "walink.dead"
-    public static let deadQueue = "walink.dead"
 
     /// How often a command may be delivered before the quorum queue dead-letters it: a message
     /// that keeps killing workers ends in `walink.dead` instead of a redelivery loop.
     public static let defaultDeliveryLimit = 5
 
-    public static func topology(commandNames: [String], deliveryLimit: Int = defaultDeliveryLimit) -> AMQPTopology {
-        AMQPTopology(
+    public static func topology(
+        commandNames: [String],
+        deliveryLimit: Int = defaultDeliveryLimit,
+        names: WalinkNames = .standard
+    ) -> AMQPTopology {
+        let commandsExchange = names.commandsExchange, unroutedCommandsExchange = names.unroutedCommandsExchange
+        let commandsQueue = names.commandsQueue, eventsExchange = names.eventsExchange
+        let resultsExchange = names.resultsExchange, deadExchange = names.deadExchange, deadQueue = names.deadQueue
+        return AMQPTopology(
             exchanges: [
                 .init(name: unroutedCommandsExchange, type: "fanout"),
                 .init(name: commandsExchange, type: "direct", arguments: ["alternate-exchange": .string(unroutedCommandsExchange)]),

@@ -18,6 +18,8 @@ public struct WorkerConfiguration: Sendable {
     public var publishTimeout: Duration
     /// `diag.*` commands for operational tests (off by default).
     public var diagnosticCommands: Bool
+    /// Broker object names (a prefix separates deployments sharing a broker).
+    public var names: WalinkNames
 
     public init(
         amqp: AMQPConfiguration,
@@ -28,7 +30,8 @@ public struct WorkerConfiguration: Sendable {
         idempotencyTimeToLive: Duration = .seconds(15 * 60),
         idempotencyCapacity: Int = 100_000,
         publishTimeout: Duration = .seconds(30),
-        diagnosticCommands: Bool = false
+        diagnosticCommands: Bool = false,
+        names: WalinkNames = .standard
     ) {
         self.amqp = amqp
         self.workerID = workerID
@@ -39,5 +42,6 @@ public struct WorkerConfiguration: Sendable {
         self.idempotencyCapacity = idempotencyCapacity
         self.publishTimeout = publishTimeout
         self.diagnosticCommands = diagnosticCommands
+        self.names = names
     }
 }

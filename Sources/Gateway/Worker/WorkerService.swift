@@ -40,8 +40,10 @@ public final class WorkerService: Service, Sendable {
         amqpConfiguration.maxRetainedBodySize = configuration.maxBodySize
         amqp = AMQPClient(
             configuration: amqpConfiguration,
-            topology: WalinkTopology.topology(commandNames: Array(handlers.keys), deliveryLimit: configuration.deliveryLimit),
-            consumers: [AMQPConsumerSpec(queue: WalinkTopology.commandsQueue, prefetch: configuration.concurrency)],
+            topology: WalinkTopology.topology(
+                commandNames: Array(handlers.keys), deliveryLimit: configuration.deliveryLimit, names: configuration.names
+            ),
+            consumers: [AMQPConsumerSpec(queue: configuration.names.commandsQueue, prefetch: configuration.concurrency)],
             logger: logger
         )
     }
@@ -69,10 +71,11 @@ public final class WorkerService: Service, Sendable {
 
     func process(_ delivery: AMQPDelivery) async {
         let started = ContinuousClock.now
-        let envelope = Envelope(delivery)
+        let envelope = Envelope(delivery, names: configuration.names)
         var logger = self.logger
         logger[metadataKey: "walink.command"] = "\(envelope.command ?? "-")"
         if let correlationID = envelope.correlationID { logger[metadataKey: "amqp.correlation_id"] = "\(correlationID)" }
+        logger.debug("Command started", metadata: ["amqp.redelivered": "\(delivery.redelivered)"])
 
         let key = envelope.messageID.map { messageID in
             IdempotencyCache.Key(command: envelope.command ?? "", messageID: messageID, credentialsDigest: Self.digest(envelope.authorization))
@@ -183,7 +186,7 @@ public final class WorkerService: Service, Sendable {
                 contentType: "application/json", headers: headers, deliveryMode: AMQPProperties.persistentDeliveryMode,
                 correlationID: envelope.correlationID, messageID: envelope.messageID
             ))
-            exchange = WalinkTopology.resultsExchange
+            exchange = configuration.names.resultsExchange
             routingKey = Self.resultsRoutingKey(organization: reply.organization, session: reply.session, command: envelope.command ?? "-")
             mandatory = false
         } else {
@@ -201,7 +204,7 @@ public final class WorkerService: Service, Sendable {
                 var dead = message
                 dead.properties.headers?["x-walink-reason"] = .string("reply queue not found")
                 dead.properties.headers?["x-walink-reply-to"] = .string(routingKey)
-                _ = try await amqp.publish(dead, exchange: WalinkTopology.deadExchange, routingKey: routingKey, timeout: configuration.publishTimeout)
+                _ = try await amqp.publish(dead, exchange: configuration.names.deadExchange, routingKey: routingKey, timeout: configuration.publishTimeout)
                 logger.warning("Reply queue not found; reply kept in walink.dead")
             }
             amqp.ack(delivery)
@@ -232,10 +235,10 @@ struct Envelope: Sendable {
     var messageID: String?
     var authorization: String?
 
-    init(_ delivery: AMQPDelivery) {
+    init(_ delivery: AMQPDelivery, names: WalinkNames) {
         // Routing key when sent through walink.commands; the type property when sent straight to
         // the queue (whose routing key is then the queue name).
-        if delivery.exchange == WalinkTopology.commandsExchange {
+        if delivery.exchange == names.commandsExchange {
             command = delivery.routingKey
         } else if let type = delivery.properties.type, !type.isEmpty {
             command = type

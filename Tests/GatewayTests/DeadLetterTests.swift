@@ -1,0 +1,81 @@
+import AMQP
+import Foundation
+import Gateway
+import Testing
+import WalinkTestSupport
+
+/// Messages nobody can answer end in walink.dead, whole, and never loop.
+@Suite(.timeLimit(.minutes(2))) struct DeadLetterTests {
+    /// A consumer on the test's dead-letter queue.
+    func deadLetters(_ names: WalinkNames) throws -> AMQPClient {
+        AMQPClient(configuration: try TestBroker.configuration(), consumers: [AMQPConsumerSpec(queue: names.deadQueue)])
+    }
+
+    @Test func unanswerableCommandsAreDeadLetteredWhole() async throws {
+        let worker = try await TestWorker.start()
+        let caller = try TestCaller(names: worker.names)
+        try await withRunningClient(try deadLetters(worker.names)) { dead, received in
+            // No reply_to and nothing to run: malformed body, unknown command.
+            try await caller.send("worker.ping", body: Array("{oops".utf8), correlationID: "poison-1", replyTo: .some(nil))
+            try await caller.send("no.such.command", body: Array("{}".utf8), correlationID: "poison-2", replyTo: .some(nil))
+            let letters = try #require(await received.wait(count: 2))
+            let byID = Dictionary(uniqueKeysWithValues: letters.map { ($0.properties.correlationID ?? "", $0) })
+            #expect(byID["poison-1"]?.body == Array("{oops".utf8))
+            #expect(byID["poison-2"]?.routingKey == "no.such.command")
+            // Dead-lettered by the queue, with the broker's own record of why.
+            let death = byID["poison-1"]?.properties.headers?["x-first-death-reason"]?.stringValue
+            #expect(death == "rejected")
+            for letter in letters { dead.ack(letter) }
+        }
+        #expect(try await caller.call("worker.ping").status == 200)
+        await caller.close()
+        await worker.stop()
+    }
+
+    @Test func aCommandThatKeepsFailingStopsAtTheDeliveryLimit() async throws {
+        // A consumer that always gives the command back stands in for a worker that crashes on it.
+        let names = WalinkNames(prefix: TestBroker.uniqueName("t") + ".")
+        let topology = WalinkTopology.topology(commandNames: ["worker.ping"], deliveryLimit: 2, names: names)
+        let crasher = AMQPClient(
+            configuration: try TestBroker.configuration(),
+            topology: topology,
+            consumers: [AMQPConsumerSpec(queue: names.commandsQueue, prefetch: 1)]
+        )
+        let caller = try TestCaller(names: names)
+        try await withRunningClient(crasher) { crasher, deliveries in
+            try await withRunningClient(try deadLetters(names)) { dead, letters in
+                try await caller.send("worker.ping", body: [], correlationID: "crashy")
+                // Give it back each time it arrives, until it arrives no more.
+                var handled = 0
+                while true {
+                    let seen = handled
+                    guard let items = await deliveries.wait(timeout: .seconds(10), until: { $0.count > seen }) else { break }
+                    for delivery in items[handled...] { crasher.reject(delivery, requeue: true) }
+                    handled = items.count
+                    if await letters.wait(timeout: .milliseconds(200), until: { !$0.isEmpty }) != nil { break }
+                }
+                let letter = try #require(await letters.wait(count: 1)).first!
+                #expect(letter.properties.correlationID == "crashy")
+                #expect(letter.properties.headers?["x-first-death-reason"]?.stringValue == "delivery_limit")
+                #expect(handled == 3)  // delivered 1 + 2 redeliveries, then dead-lettered
+                dead.ack(letter)
+            }
+        }
+        await caller.close()
+    }
+
+    @Test func aReplyToAMissingQueueIsKeptInTheDeadLetterQueue() async throws {
+        let worker = try await TestWorker.start()
+        let caller = try TestCaller(names: worker.names)
+        try await withRunningClient(try deadLetters(worker.names)) { dead, received in
+            try await caller.send("worker.ping", correlationID: "lost-reply", replyTo: .some("no-such-reply-queue"))
+            let letter = try #require(await received.wait(count: 1)).first!
+            #expect(letter.properties.correlationID == "lost-reply")
+            #expect(letter.properties.headers?["x-walink-reason"]?.stringValue == "reply queue not found")
+            #expect(letter.properties.headers?["status"] == .int32(200))
+            dead.ack(letter)
+        }
+        await caller.close()
+        await worker.stop()
+    }
+}

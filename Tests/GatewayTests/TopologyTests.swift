@@ -1,0 +1,27 @@
+import AMQP
+import Foundation
+import Gateway
+import Testing
+import WalinkTestSupport
+
+@Suite struct TopologyTests {
+    @Test func committedDefinitionsMatchTheTopologyTheWorkerDeclares() throws {
+        let file = TestBroker.packageRoot.appendingPathComponent("deploy/rabbitmq/definitions.json")
+        let committed = try JSONParser.parse(Array(try Data(contentsOf: file)))
+        #expect(committed == WalinkTopology.definitions(commandNames: CommandCatalog.names), "run: walink topology > deploy/rabbitmq/definitions.json")
+    }
+
+    @Test func theCatalogIsWhatTheWorkerBinds() throws {
+        let worker = WorkerService(configuration: WorkerConfiguration(amqp: try TestBroker.configuration(), workerID: "x"))
+        #expect(worker.commandNames == CommandCatalog.names.sorted())
+    }
+
+    @Test func commandsQueueIsAQuorumQueueThatDeadLetters() {
+        let topology = WalinkTopology.topology(commandNames: ["worker.ping"])
+        let queue = topology.queues.first { $0.name == "walink.commands" }
+        #expect(queue?.arguments["x-queue-type"]?.stringValue == "quorum")
+        #expect(queue?.arguments["x-dead-letter-exchange"]?.stringValue == "walink.dead")
+        #expect(queue?.arguments["x-delivery-limit"]?.intValue == WalinkTopology.defaultDeliveryLimit)
+        #expect(topology.bindings.contains { $0.exchange == "walink.commands" && $0.routingKey == "worker.ping" })
+    }
+}
