@@ -95,6 +95,9 @@ public final class AMQPClient: Sendable {
     /// How many times a connection has been established (1 after the first connect).
     public var connectionCount: UInt64 { shared.withLock { $0.connectionCount } }
 
+    /// Whether the broker has blocked this connection (resource alarm); publishes wait meanwhile.
+    public var isBlocked: Bool { shared.withLock { $0.isBlocked } }
+
     /// Cancels the consumers so no further deliveries arrive; deliveries already received can still
     /// be acked. Returns once the broker confirmed the cancel (or the connection is gone).
     public func stopConsuming() async {
@@ -173,6 +176,14 @@ public final class AMQPClient: Sendable {
         return try result.get()
     }
 
+    /// Deletes a queue (its consumers are cancelled by the broker). Deleting a missing queue succeeds.
+    public func deleteQueue(_ name: String) async throws(AMQPError) {
+        let result: Result<Bool, AMQPError> = await withCheckedContinuation { continuation in
+            if !enqueue(.deleteQueue(name, continuation)) { continuation.resume(returning: .failure(AMQPError(.shutdown))) }
+        }
+        _ = try result.get()
+    }
+
     // MARK: - Internals shared with the driver
 
     struct PublishRequest {
@@ -190,6 +201,7 @@ public final class AMQPClient: Sendable {
         case reject(generation: UInt64, tag: UInt64, requeue: Bool)
         case declareQueue(AMQPTopology.Queue, CheckedContinuation<Result<String, AMQPError>, Never>)
         case queueExists(String, CheckedContinuation<Result<Bool, AMQPError>, Never>)
+        case deleteQueue(String, CheckedContinuation<Result<Bool, AMQPError>, Never>)
         case stopConsuming(CheckedContinuation<Void, Never>)
         case close(CheckedContinuation<Void, Never>)
     }
@@ -199,6 +211,7 @@ public final class AMQPClient: Sendable {
         var hasRun = false
         var isFinished = false
         var isConnected = false
+        var isBlocked = false
         var connectionCount: UInt64 = 0
         var abortRequested = false
         var connectedWaiters: [CheckedContinuation<Void, any Error>] = []
@@ -228,6 +241,10 @@ public final class AMQPClient: Sendable {
     }
 
     var isAbortRequested: Bool { shared.withLock { $0.abortRequested } }
+
+    func setBlocked(_ blocked: Bool) {
+        shared.withLock { $0.isBlocked = blocked }
+    }
 
     func setConnected(_ connected: Bool) {
         let waiters = shared.withLock { state -> [CheckedContinuation<Void, any Error>] in
@@ -260,7 +277,8 @@ public final class AMQPClient: Sendable {
         switch command {
         case .publish(let request): request.continuation.resume(returning: .failure(error))
         case .declareQueue(_, let continuation): continuation.resume(returning: .failure(error))
-        case .queueExists(_, let continuation): continuation.resume(returning: .failure(error))
+        case .queueExists(_, let continuation), .deleteQueue(_, let continuation):
+            continuation.resume(returning: .failure(error))
         case .stopConsuming(let continuation), .close(let continuation): continuation.resume()
         case .ack, .reject: break
         }

@@ -40,3 +40,57 @@ import WalinkTestSupport
         }
     }
 }
+
+/// How the client reacts to the broker's own notifications.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct BrokerNotificationTests {
+    @Test func aConsumerCancelledByTheBrokerIsRecreated() async throws {
+        let queue = TestBroker.uniqueName("amqp-test.cancel")
+        let client = AMQPClient(
+            configuration: try TestBroker.configuration(),
+            topology: AMQPTopology(queues: [AMQPTopology.Queue(name: queue, arguments: ["x-expires": .int32(60_000)])]),
+            consumers: [AMQPConsumerSpec(queue: queue)]
+        )
+        let admin = AMQPClient(configuration: try TestBroker.configuration())
+        try await withRunningClient(client) { client, deliveries in
+            try await withRunningClient(admin) { admin, _ in
+                try await admin.deleteQueue(queue)
+                // The broker cancels the consumer; the client starts over, which declares the queue again.
+                var reconnected = false
+                for _ in 0..<200 where !reconnected {
+                    reconnected = client.connectionCount >= 2 && client.isConnected
+                    if !reconnected { try await Task.sleep(for: .milliseconds(25)) }
+                }
+                #expect(reconnected)
+                #expect(try await admin.queueExists(queue))
+                _ = try await admin.publish(AMQPMessage(body: [42]), exchange: "", routingKey: queue)
+                let delivery = try #require(await deliveries.wait(count: 1)).first
+                #expect(delivery?.body == [42])
+                if let delivery { client.ack(delivery) }
+            }
+        }
+    }
+
+    @Test func aBlockedConnectionHoldsPublishesUntilUnblocked() async throws {
+        let broker = PrivateBroker(port: 5695)
+        try broker.start()
+        defer { try? broker.stop() }
+        let client = AMQPClient(configuration: try broker.configuration())
+        try await withRunningClient(client) { client, _ in
+            try broker.control(["set_vm_memory_high_watermark", "0.000001"])
+            defer { try? broker.control(["set_vm_memory_high_watermark", "0.4"]) }
+            // Held, not lost and not hanging the connection thread: it times out as asked.
+            await #expect(throws: AMQPError(.publishTimedOut)) {
+                try await client.publish(AMQPMessage(body: [1]), exchange: "", routingKey: "nowhere", timeout: .seconds(3))
+            }
+            var blocked = false
+            for _ in 0..<200 where !blocked {
+                blocked = client.isBlocked
+                if !blocked { try await Task.sleep(for: .milliseconds(25)) }
+            }
+            #expect(blocked)
+            try broker.control(["set_vm_memory_high_watermark", "0.4"])
+            #expect(try await client.publish(AMQPMessage(body: [2]), exchange: "", routingKey: "nowhere", timeout: .seconds(30)) == .acked)
+            #expect(!client.isBlocked)
+        }
+    }
+}

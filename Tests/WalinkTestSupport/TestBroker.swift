@@ -49,16 +49,19 @@ public struct PrivateBroker: Sendable {
     }
 
     public func start() throws { try run("start") }
+
+    /// Runs `rabbitmqctl` against this node (`scripts/broker ctl ...`).
+    public func control(_ arguments: [String]) throws { try run("ctl", arguments) }
     public func stop() throws { try run("stop") }
     public func restart() throws { try run("restart") }
 
-    private func run(_ verb: String) throws {
+    private func run(_ verb: String, _ extra: [String] = []) throws {
         var environment = ProcessInfo.processInfo.environment
         environment["WALINK_BROKER_PORT"] = String(port)
         environment.removeValue(forKey: "WALINK_BROKER_DIR")
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("walink-broker-\(port)-\(verb).log")
         let script = TestBroker.packageRoot.appendingPathComponent("scripts/broker").path
-        let status = try runProgram(script, [verb], environment: environment, outputFile: log.path)
+        let status = try runProgram(script, [verb] + extra, environment: environment, outputFile: log.path)
         guard status == 0 else {
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             throw BrokerControlError(message: "scripts/broker \(verb) (port \(port)) failed: \(text)")

@@ -101,7 +101,8 @@ final class ConnectionDriver {
                 case .publish(let request): unsent.append(request)
                 case .ack, .reject: break  // the broker requeued those deliveries with the old connection
                 case .declareQueue(_, let continuation): continuation.resume(returning: .failure(AMQPError(.connectionLost)))
-                case .queueExists(_, let continuation): continuation.resume(returning: .failure(AMQPError(.connectionLost)))
+                case .queueExists(_, let continuation), .deleteQueue(_, let continuation):
+                    continuation.resume(returning: .failure(AMQPError(.connectionLost)))
                 case .stopConsuming(let continuation):
                     consumersStopped = true
                     continuation.resume()
@@ -291,6 +292,16 @@ final class ConnectionDriver {
                 continuation.resume(returning: .failure(error))
                 throw error
             }
+        case .deleteQueue(let name, let continuation):
+            let arena = CArena()
+            amqp_queue_delete(state, Self.channel, arena.bytes(name), 0, 0)
+            do {
+                try Self.check(amqp_get_rpc_reply(state), code: .declareFailed, what: "queue.delete \(name)")
+                continuation.resume(returning: .success(true))
+            } catch {
+                continuation.resume(returning: .failure(error))
+                throw error
+            }
         case .stopConsuming(let continuation):
             consumersStopped = true
             for tag in consumerTags.keys {
@@ -465,9 +476,11 @@ final class ConnectionDriver {
             throw AMQPError(.connectionLost, "broker closed the connection: \(close.reply_code) \(CValues.string(close.reply_text))")
         case AMQP_CONNECTION_BLOCKED_METHOD:
             blocked = true
+            client.setBlocked(true)
             logger.warning("AMQP connection blocked by the broker (resource alarm); holding publishes")
         case AMQP_CONNECTION_UNBLOCKED_METHOD:
             blocked = false
+            client.setBlocked(false)
             logger.info("AMQP connection unblocked")
         default:
             break
@@ -525,6 +538,7 @@ final class ConnectionDriver {
         assembler.reset()
         consumerTags.removeAll()
         blocked = false
+        client.setBlocked(false)
     }
 
     private func finishAll(with error: AMQPError) {
