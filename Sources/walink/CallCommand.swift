@@ -41,6 +41,9 @@ struct CallCommand: AsyncParsableCommand {
     @Option(help: "Broker URL (WALINK_AMQP_URL; default amqp://guest:guest@127.0.0.1:5672/).")
     var amqpURL: String?
 
+    @Option(help: "Prefix of the broker object names, as the workers use it (WALINK_TOPOLOGY_PREFIX).")
+    var topologyPrefix: String?
+
     func validate() throws {
         guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be between 0 and 3600 seconds") }
         for parameter in parameters where !parameter.contains("=") {
@@ -72,7 +75,10 @@ struct CallCommand: AsyncParsableCommand {
             replyTo: "amq.rabbitmq.reply-to", expiration: String(Int(timeout * 1000)),
             messageID: messageID ?? UUID().uuidString.lowercased(), timestamp: UInt64(Date().timeIntervalSince1970), type: command
         ))
-        let outcome = try await Self.call(client: client, message: message, command: command, correlationID: correlationID, timeout: timeout)
+        let names = WalinkNames(prefix: Settings.string(topologyPrefix, "WALINK_TOPOLOGY_PREFIX", default: ""))
+        let outcome = try await Self.call(
+            client: client, message: message, exchange: names.commandsExchange, command: command, correlationID: correlationID, timeout: timeout
+        )
         switch outcome {
         case .reply(let reply):
             let status = reply.properties.headers?["status"]?.intValue ?? 0
@@ -95,7 +101,9 @@ struct CallCommand: AsyncParsableCommand {
     }
 
     /// Publishes the command and waits for the reply that carries our correlation id.
-    static func call(client: AMQPClient, message: AMQPMessage, command: String, correlationID: String, timeout: Double) async throws -> Outcome {
+    static func call(
+        client: AMQPClient, message: AMQPMessage, exchange: String, command: String, correlationID: String, timeout: Double
+    ) async throws -> Outcome {
         try await withThrowingTaskGroup(of: Outcome?.self) { group in
             group.addTask {
                 try await client.run()
@@ -103,7 +111,7 @@ struct CallCommand: AsyncParsableCommand {
             }
             group.addTask {
                 try await client.waitUntilConnected()
-                _ = try await client.publish(message, exchange: WalinkNames.standard.commandsExchange, routingKey: command, timeout: .seconds(timeout))
+                _ = try await client.publish(message, exchange: exchange, routingKey: command, timeout: .seconds(timeout))
                 for await delivery in client.deliveries where delivery.properties.correlationID == correlationID {
                     return .reply(delivery)
                 }

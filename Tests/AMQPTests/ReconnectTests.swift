@@ -7,8 +7,8 @@ import WalinkTestSupport
 @Suite(.serialized, .timeLimit(.minutes(3))) struct ReconnectTests {
     @Test func survivesABrokerRestartAndRedeclaresItsTopology() async throws {
         let broker = PrivateBroker(port: 5697)
-        try broker.start()
-        defer { try? broker.stop() }
+        try await broker.start()
+        defer { broker.stopNow() }
         let queue = TestBroker.uniqueName("amqp-test.restart")
         let client = AMQPClient(
             configuration: try broker.configuration(),
@@ -25,7 +25,7 @@ import WalinkTestSupport
             let first = try #require(await deliveries.wait(count: 1))
             client.ack(first[0])
 
-            try broker.restart()
+            try await broker.restart()
 
             // Published while the client is (or is about to be) disconnected: sent after reconnect.
             let after = AMQPMessage(body: Array("after".utf8), properties: AMQPProperties(deliveryMode: 2))
@@ -72,12 +72,11 @@ import WalinkTestSupport
 
     @Test func aBlockedConnectionHoldsPublishesUntilUnblocked() async throws {
         let broker = PrivateBroker(port: 5695)
-        try broker.start()
-        defer { try? broker.stop() }
+        try await broker.start()
+        defer { broker.stopNow() }
         let client = AMQPClient(configuration: try broker.configuration())
         try await withRunningClient(client) { client, _ in
-            try broker.control(["set_vm_memory_high_watermark", "0.000001"])
-            defer { try? broker.control(["set_vm_memory_high_watermark", "0.4"]) }
+            try await broker.control(["set_vm_memory_high_watermark", "0.000001"])
             // Held, not lost and not hanging the connection thread: it times out as asked.
             await #expect(throws: AMQPError(.publishTimedOut)) {
                 try await client.publish(AMQPMessage(body: [1]), exchange: "", routingKey: "nowhere", timeout: .seconds(3))
@@ -88,7 +87,7 @@ import WalinkTestSupport
                 if !blocked { try await Task.sleep(for: .milliseconds(25)) }
             }
             #expect(blocked)
-            try broker.control(["set_vm_memory_high_watermark", "0.4"])
+            try await broker.control(["set_vm_memory_high_watermark", "0.4"])
             #expect(try await client.publish(AMQPMessage(body: [2]), exchange: "", routingKey: "nowhere", timeout: .seconds(30)) == .acked)
             #expect(!client.isBlocked)
         }

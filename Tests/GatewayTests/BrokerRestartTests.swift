@@ -9,8 +9,8 @@ import WalinkTestSupport
 @Suite(.serialized, .timeLimit(.minutes(4))) struct BrokerRestartTests {
     @Test func everyCommandIsAnsweredAndNoneRunsTwice() async throws {
         let broker = PrivateBroker(port: 5698)
-        try broker.start()
-        defer { try? broker.stop() }
+        try await broker.start()
+        defer { broker.stopNow() }
         let counter = CountingHandler()
         let worker = try await TestWorker.start(handlers: [counter], amqp: try broker.configuration())
         let caller = try TestCaller(names: worker.names, route: .queue(TestBroker.uniqueName("replies")), amqp: try broker.configuration())
@@ -23,7 +23,7 @@ import WalinkTestSupport
         // The first half before the restart, the second half while it happens.
         for id in ids[..<(total / 2)] { try await send(id) }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try broker.restart() }
+            group.addTask { try await broker.restart() }
             group.addTask { for id in ids[(total / 2)...] { try await send(id) } }
             try await group.waitForAll()
         }

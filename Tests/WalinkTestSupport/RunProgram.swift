@@ -32,3 +32,19 @@ public func runProgram(_ path: String, _ arguments: [String], environment: [Stri
     // WIFEXITED / WEXITSTATUS are macros Swift cannot import.
     return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }
+
+/// ``runProgram(_:_:environment:outputFile:)`` on a thread of its own, so the waiting never blocks
+/// a thread of Swift's cooperative pool (one per core), which in-process workers need meanwhile.
+public func runProgramInBackground(
+    _ path: String,
+    _ arguments: [String],
+    environment: [String: String],
+    outputFile: String
+) async throws -> Int32 {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            continuation.resume(with: Result { try runProgram(path, arguments, environment: environment, outputFile: outputFile) })
+        }
+        thread.start()
+    }
+}

@@ -48,20 +48,28 @@ public struct PrivateBroker: Sendable {
         return configuration
     }
 
-    public func start() throws { try run("start") }
+    public func start() async throws { try await run("start") }
+    public func stop() async throws { try await run("stop") }
+    public func restart() async throws { try await run("restart") }
 
     /// Runs `rabbitmqctl` against this node (`scripts/broker ctl ...`).
-    public func control(_ arguments: [String]) throws { try run("ctl", arguments) }
-    public func stop() throws { try run("stop") }
-    public func restart() throws { try run("restart") }
+    public func control(_ arguments: [String]) async throws { try await run("ctl", arguments) }
 
-    private func run(_ verb: String, _ extra: [String] = []) throws {
+    /// Stops the node from a `defer` (synchronous; acceptable at the very end of a test).
+    public func stopNow() { _ = try? runProgram(script, ["stop"], environment: environment, outputFile: "/dev/null") }
+
+    private var script: String { TestBroker.packageRoot.appendingPathComponent("scripts/broker").path }
+
+    private var environment: [String: String] {
         var environment = ProcessInfo.processInfo.environment
         environment["WALINK_BROKER_PORT"] = String(port)
         environment.removeValue(forKey: "WALINK_BROKER_DIR")
+        return environment
+    }
+
+    private func run(_ verb: String, _ extra: [String] = []) async throws {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("walink-broker-\(port)-\(verb).log")
-        let script = TestBroker.packageRoot.appendingPathComponent("scripts/broker").path
-        let status = try runProgram(script, [verb] + extra, environment: environment, outputFile: log.path)
+        let status = try await runProgramInBackground(script, [verb] + extra, environment: environment, outputFile: log.path)
         guard status == 0 else {
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             throw BrokerControlError(message: "scripts/broker \(verb) (port \(port)) failed: \(text)")

@@ -1,0 +1,47 @@
+import Foundation
+import Gateway
+import Testing
+import WalinkTestSupport
+
+/// `walink call` as people and scripts use it.
+@Suite(.timeLimit(.minutes(2))) struct WalinkCallTests {
+    func environment(_ worker: TestWorker) -> [String: String] {
+        ["WALINK_AMQP_URL": TestBroker.url, "WALINK_TOPOLOGY_PREFIX": worker.names.prefix]
+    }
+
+    @Test func printsStatusAndBodyAndExitsZeroOnSuccess() async throws {
+        let worker = try await TestWorker.start()
+        let result = try await runWalink(["call", "worker.ping"], environment: environment(worker))
+        #expect(result.status == 0)
+        #expect(result.output.hasPrefix("status: 200\n"))
+        let body = try JSONParser.parse(Array(result.output.dropFirst("status: 200\n".count).utf8))
+        #expect(body.objectValue?["worker"] == "test-worker")
+        await worker.stop()
+    }
+
+    @Test func exitsOneOnAnErrorAnswer() async throws {
+        let counter = CountingHandler()
+        let worker = try await TestWorker.start(handlers: [counter])
+        let unknown = try await runWalink(["call", "no.such.command"], environment: environment(worker))
+        #expect(unknown.status == 1)
+        #expect(unknown.output.contains("status: 501"))
+        #expect(unknown.output.contains("\"not_implemented\""))
+        // --param values are strings, --json carries types, --session sets "session".
+        let typed = try await runWalink(["call", "test.count", "--param", "id=x", "--json", "{\"ms\":1}"], environment: environment(worker))
+        #expect(typed.status == 0)
+        #expect(counter.count("x") == 1)
+        let mistyped = try await runWalink(["call", "test.count", "--param", "id=x", "--param", "ms=1"], environment: environment(worker))
+        #expect(mistyped.status == 1)
+        #expect(mistyped.output.contains("\"field\": \"ms\""))
+        await worker.stop()
+    }
+
+    @Test func exitsThreeWhenNoAnswerComes() async throws {
+        // A topology nobody consumes: the command waits in the queue and no answer comes.
+        let worker = try await TestWorker.start()
+        await worker.stop()
+        let result = try await runWalink(["call", "worker.ping", "--timeout", "1.5"], environment: environment(worker))
+        #expect(result.status == 3)
+        #expect(result.output.contains("no answer within"))
+    }
+}
