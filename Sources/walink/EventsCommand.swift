@@ -55,8 +55,8 @@ struct EventsCommand: AsyncParsableCommand {
             var printed = 0
             for await delivery in client.deliveries {
                 let event = (try? JSONParser.parse(delivery.body)) ?? .string(String(decoding: delivery.body, as: UTF8.self))
-                print(JSONValue.object(["routingKey": .string(delivery.routingKey), "event": event]).text)
-                fflush(stdout)
+                // Written straight to the descriptor: unbuffered, so a pipe reader sees each line at once.
+                FileHandle.standardOutput.write(Data((JSONValue.object(["routingKey": .string(delivery.routingKey), "event": event]).text + "\n").utf8))
                 printed += 1
                 if let count, printed >= count { break }
             }
