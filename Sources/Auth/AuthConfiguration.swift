@@ -134,7 +134,9 @@ public struct AuthConfiguration: Sendable {
             let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2 else { throw invalid() }
             let role = parts[0].trimmingCharacters(in: .whitespaces)
-            let capabilities = parts[1].split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            let list = parts[1].trimmingCharacters(in: .whitespaces)
+            let capabilities = list.isEmpty
+                ? [] : list.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard isName(role), mapping[role] == nil, capabilities.allSatisfy(isName) else { throw invalid() }
             mapping[role] = Set(capabilities)
         }

@@ -93,6 +93,9 @@ public final class CallerAuthenticator: Sendable {
         return await jwt.keys.current() != nil
     }
 
+    /// Callers waiting for a key set fetch that another caller started (for tests).
+    var keyFetchWaiters: Int { jwt?.keys.waiterCount ?? 0 }
+
     private func resolveAPIKey(_ key: String) async throws(AuthError) -> Principal {
         guard let apiKeys else {
             throw AuthError(.apiKeysDisabled, "API keys are not accepted by this worker")

@@ -64,6 +64,9 @@ final class JWKSCache: Sendable {
         await keys { state, now in self.fetchUnlessTooSoon(state, now) }
     }
 
+    /// Callers parked on the running fetch (for tests).
+    var waiterCount: Int { state.withLock { $0.waiters.count } }
+
     private func fetchUnlessTooSoon(_ state: State, _ now: Date) -> Decision {
         if state.fetching { return .wait }
         if let lastAttempt = state.lastAttempt, now.timeIntervalSince(lastAttempt) < minimumFetchInterval {
