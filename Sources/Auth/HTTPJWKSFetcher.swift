@@ -87,13 +87,6 @@ struct HTTPJWKSFetcher: JWKSFetching {
     }
 }
 
-extension TimeAmount {
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}
-
 /// Sends the GET once the connection is up and collects a `200` body of at most `maxSize` bytes.
 /// Everything else (another status, a redirect, a too large body, the deadline, a closed
 /// connection) fails the fetch. Lives on the channel's event loop.

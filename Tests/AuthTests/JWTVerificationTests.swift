@@ -96,6 +96,23 @@ import _CryptoExtras
         }
     }
 
+    /// JOSE wants ES256 signatures as raw `r || s`; the DER form some libraries produce is refused.
+    @Test func es256SignaturesMustBeRaw() async throws {
+        let key = TestSigningKey.p256("ec-1")
+        guard case .p256(let privateKey) = key.material else {
+            Issue.record("the P-256 test key is not P-256")
+            return
+        }
+        try await AuthHarness.with(keys: [key]) { harness in
+            let input = base64URL(json(["alg": "ES256", "kid": "ec-1"])) + "." + base64URL(json(harness.claims()))
+            let signature = try privateKey.signature(for: Array(input.utf8))
+            await harness.expectRefused(input + "." + base64URL(signature.derRepresentation), .invalidSignature)
+            await harness.expectRefused(input + "." + base64URL(signature.rawRepresentation.prefix(63)), .invalidSignature)
+            let accepted = try await harness.authenticate(input + "." + base64URL(signature.rawRepresentation))
+            #expect(accepted.organization == "org_a")
+        }
+    }
+
     @Test func algorithmNoneIsRefused() async throws {
         let key = TestSigningKey.rsa
         try await AuthHarness.with(keys: [key]) { harness in
