@@ -15,7 +15,7 @@ public protocol SessionStore: Sendable {
     /// The session, or nil when this organization has none with this id.
     func session(organization: String, id: String) async throws(StoreError) -> Session?
 
-    /// Sessions in creation order, `limit` (1...100) at a time; pass the previous page's
+    /// Sessions in creation order (same-millisecond ties by id), `limit` (1...100) at a time; pass the previous page's
     /// `nextCursor` to continue. Sessions created while paging appear at most once and never
     /// shift the pages already read.
     func listSessions(organization: String, limit: Int, cursor: String?) async throws(StoreError) -> SessionPage

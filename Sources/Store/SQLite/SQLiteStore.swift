@@ -99,6 +99,7 @@ public final class SQLiteStore: WalinkStore {
 
     /// Runs `body` on the store's thread as one transaction (`BEGIN IMMEDIATE` when it writes),
     /// retried as a whole while the database is busy.
+    @discardableResult
     func perform<T: Sendable>(writing: Bool, _ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws(StoreError) -> T {
         guard !isClosed.load(ordering: .acquiring) else { throw StoreError(.closed, "the store is closed") }
         do {
