@@ -1,8 +1,9 @@
 import Foundation
 
 /// A worker's claim on a session: while it is valid (`now < expiresAt`) only `owner` holds the
-/// session's WhatsApp connection. `generation` grows by one each time another worker takes the
-/// session over, so an owner can tell it lost and regained nothing in between (a fencing token).
+/// session's WhatsApp connection. `generation` grows by one with each new tenure (first
+/// acquisition, take-over after expiry, acquisition after release) and stays the same while the
+/// owner renews, so it works as a fencing token: a stale owner's generation never matches again.
 public struct Lease: Sendable, Hashable {
     public var organization: String
     public var session: String

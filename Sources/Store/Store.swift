@@ -68,8 +68,9 @@ public protocol APIKeyStore: Sendable {
 
 /// Which worker owns a session being linked. All times come from the store's clock.
 public protocol LeaseStore: Sendable {
-    /// Grants the lease when nobody holds a valid one, when it expired (take-over: `generation`
-    /// grows), or when `worker` already holds it (extended). Otherwise `.heldByAnother`.
+    /// Grants the lease when nobody holds a valid one (a new tenure: `generation` grows, also
+    /// after an expiry or release) or when `worker` already holds a valid one (extended, same
+    /// generation). Otherwise `.heldByAnother`.
     /// Throws `.notFound` when the session does not exist.
     func acquireLease(organization: String, session: String, worker: String, ttl: Duration) async throws(StoreError) -> LeaseAcquisition
 
@@ -77,7 +78,7 @@ public protocol LeaseStore: Sendable {
     /// it over, or it was released). An expired lease nobody took over is renewed.
     func renewLease(organization: String, session: String, worker: String, ttl: Duration) async throws(StoreError) -> Lease?
 
-    /// Drops `worker`'s lease; false when `worker` did not hold it.
+    /// Ends `worker`'s lease at once; false when `worker` did not hold it.
     func releaseLease(organization: String, session: String, worker: String) async throws(StoreError) -> Bool
 
     /// The valid lease of the session, or nil when none is held or it expired.

@@ -79,3 +79,56 @@ import Testing
         }
     }
 }
+
+/// A real second process (the sqlite3 shell) writing to the same file while the store writes:
+/// cross-process locking goes through the file locks, unlike two connections in one process.
+@Suite struct CrossProcessTests {
+    static let shell = ["/usr/bin/sqlite3", "/usr/local/bin/sqlite3"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @Test(.enabled(if: shell != nil, "needs the sqlite3 shell"))
+    func anotherProcessWritingConcurrently() async throws {
+        try await withTemporaryDatabase { path in
+            let store = try await SQLiteStore.open(path: path, key: .key(testKey), busyTimeout: .seconds(20))
+            let count = 200
+            // Each INSERT is its own transaction in the shell, so the two processes interleave.
+            var script = ".timeout 20000\n"
+            for index in 0..<count {
+                script += "INSERT INTO sessions (organization, id, status, created_at, updated_at) VALUES ('org-a', 'shell-\(index)', 'created', \(index), \(index));\n"
+            }
+            let scriptURL = URL(fileURLWithPath: path + ".sql")
+            try Data(script.utf8).write(to: scriptURL)
+
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try #require(Self.shell))
+            process.arguments = [path, ".read \(scriptURL.path)"]
+            let errors = Pipe()
+            process.standardError = errors
+            let exited = AsyncStream<Int32> { continuation in
+                process.terminationHandler = { continuation.yield($0.terminationStatus); continuation.finish() }
+            }
+            try process.run()
+
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<count {
+                    group.addTask { _ = try await store.createSession(organization: "org-a", id: "store-\(index)", name: nil) }
+                }
+                try await group.waitForAll()
+            }
+            var status: Int32 = -1
+            for await code in exited { status = code }
+            let shellErrors = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(status == 0, "sqlite3 failed: \(shellErrors)")
+
+            var listed: [String] = []
+            var cursor: String? = nil
+            repeat {
+                let page = try await store.listSessions(organization: "org-a", limit: 100, cursor: cursor)
+                listed += page.sessions.map { "\($0.id)@\($0.createdAt.storeMilliseconds)" }
+                cursor = page.nextCursor
+            } while cursor != nil
+            #expect(listed.count == 2 * count)
+            #expect(Set(listed).count == listed.count)
+            await store.close()
+        }
+    }
+}

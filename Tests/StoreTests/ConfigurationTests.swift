@@ -79,7 +79,8 @@ import Testing
         var dumped = ""
         dump(key, to: &dumped)
         #expect(!dumped.contains(testKeyBytes.base64EncodedString()))
-        #expect(!dumped.contains("3"), "no key bytes in the mirror")
+        #expect(!dumped.contains("symmetricKey"), "the mirror hides the key's storage")
+        #expect(dumped.contains("redacted"))
     }
 }
 
@@ -121,6 +122,15 @@ import Testing
         try await withTemporaryDatabase { path in
             try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: path))
             await #expect(throws: StoreError(.database)) { try await SQLiteStore.open(path: path, key: .key(testKey)) }
+        }
+    }
+}
+
+@Suite struct TimestampTests {
+    @Test func millisecondsSurviveTheRoundTripThroughDate() {
+        let samples: [Int64] = Array(0...2000) + [1_700_000_000_000, 1_795_594_908_872, 4_102_444_800_000] + (0..<2000).map { 1_700_000_000_000 + $0 * 7919 }
+        for milliseconds in samples {
+            #expect(Date(storeMilliseconds: milliseconds).storeMilliseconds == milliseconds)
         }
     }
 }

@@ -53,9 +53,18 @@ import Testing
             // Release frees it at once.
             #expect(try await store.releaseLease(organization: "org-a", session: "s1", worker: "w2"))
             #expect(try await store.leaseOwner(organization: "org-a", session: "s1") == nil)
+            #expect(try await store.renewLease(organization: "org-a", session: "s1", worker: "w2", ttl: .seconds(10)) == nil)
+            #expect(try await store.releaseLease(organization: "org-a", session: "s1", worker: "w2") == false)
             let fresh = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(10))
             #expect(fresh.isGranted)
-            #expect(fresh.lease.generation == 1)
+            #expect(fresh.lease.generation == 3, "generations never repeat, even after a release")
+
+            // The owner's own lease after it expired is a new tenure too.
+            clock.advance(.seconds(10))
+            let afterExpiry = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(10))
+            #expect(afterExpiry.isGranted)
+            #expect(afterExpiry.lease.generation == 4)
+            #expect(afterExpiry.lease.acquiredAt == clock.now)
         }
     }
 

@@ -37,8 +37,8 @@ extension SQLiteStore {
                     "INSERT INTO session_leases (organization, session_id, owner, acquired_at, expires_at, generation) VALUES (?, ?, ?, ?, ?, 1)",
                     key + [.text(worker), .integer(now), .integer(expires)]
                 )
-            case let lease? where lease.owner == worker:
-                // Re-acquiring one's own lease extends it; nobody else held it in between.
+            case let lease? where lease.owner == worker && lease.expiresAt.storeMilliseconds > now:
+                // Re-acquiring one's own valid lease extends it; nobody else held it in between.
                 granted = Lease(organization: organization, session: session, owner: worker,
                                 acquiredAt: lease.acquiredAt, expiresAt: Date(storeMilliseconds: expires), generation: lease.generation)
                 try connection.execute(
@@ -46,6 +46,7 @@ extension SQLiteStore {
                     [.integer(expires)] + key
                 )
             case let lease? where lease.expiresAt.storeMilliseconds <= now:
+                // Expired or released: a new tenure, whoever takes it.
                 granted = Lease(organization: organization, session: session, owner: worker,
                                 acquiredAt: Date(storeMilliseconds: now), expiresAt: Date(storeMilliseconds: expires), generation: lease.generation + 1)
                 try connection.execute(
@@ -80,10 +81,12 @@ extension SQLiteStore {
         try StoreValidation.organization(organization)
         try StoreValidation.sessionID(session)
         try StoreValidation.worker(worker)
-        return try await perform(writing: true) { connection in
+        return try await perform(writing: true) { [clock] connection in
+            // The row stays, owned by nobody and expired, so the next tenure's generation is
+            // still one more than this one's (a released holder's stale token never matches again).
             try connection.execute(
-                "DELETE FROM session_leases WHERE organization = ? AND session_id = ? AND owner = ?",
-                [.text(organization), .text(session), .text(worker)]
+                "UPDATE session_leases SET owner = '', expires_at = MIN(expires_at, ?) WHERE organization = ? AND session_id = ? AND owner = ?",
+                [.integer(clock.now.storeMilliseconds), .text(organization), .text(session), .text(worker)]
             ) > 0
         }
     }
@@ -93,7 +96,7 @@ extension SQLiteStore {
         try StoreValidation.sessionID(session)
         return try await perform(writing: false) { [clock] connection in
             let now = clock.now.storeMilliseconds
-            return try connection.query(Self.leaseQuery + " AND expires_at > ?", [.text(organization), .text(session), .integer(now)], Self.lease).first
+            return try connection.query(Self.leaseQuery + " AND expires_at > ? AND owner <> ''", [.text(organization), .text(session), .integer(now)], Self.lease).first
         }
     }
 }
