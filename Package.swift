@@ -135,6 +135,8 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "AMQP",
+                "Store",
+                "Auth",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -149,6 +151,8 @@ let package = Package(
             dependencies: [
                 "Gateway",
                 "AMQP",
+                "Store",
+                "Auth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -184,6 +188,7 @@ let package = Package(
             dependencies: [
                 "AMQP",
                 "Gateway",
+                "Store",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -198,6 +203,9 @@ let package = Package(
             dependencies: [
                 "Gateway",
                 "AMQP",
+                "Store",
+                "Auth",
+                .product(name: "Crypto", package: "swift-crypto"),
                 "WalinkTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,8 +1,10 @@
 import AMQP
 import ArgumentParser
+import Auth
 import Gateway
 import Logging
 import ServiceLifecycle
+import Store
 import UnixSignals
 
 struct WorkerCommand: AsyncParsableCommand {
@@ -29,6 +31,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Flag(help: "Enable diag.* commands for operational tests (WALINK_DIAGNOSTIC_COMMANDS=1).")
     var diagnosticCommands = false
 
+    @OptionGroup var store: StoreOptions
+
     @Option(help: "Prefix for every broker object name, to run several deployments on one broker (WALINK_TOPOLOGY_PREFIX).")
     var topologyPrefix: String?
 
@@ -53,7 +57,22 @@ struct WorkerCommand: AsyncParsableCommand {
             diagnosticCommands: Settings.flag(diagnosticCommands, "WALINK_DIAGNOSTIC_COMMANDS"),
             names: WalinkNames(prefix: Settings.string(topologyPrefix, "WALINK_TOPOLOGY_PREFIX", default: ""))
         )
-        let worker = WorkerService(configuration: configuration, logger: logger)
+        let store = try await store.open(logger: logger)
+        let authConfiguration: AuthConfiguration
+        do {
+            authConfiguration = try AuthConfiguration(environment: Settings.environment)
+        } catch {
+            throw SettingsError(message: "authentication settings: \(error.message)")
+        }
+        let callers = try CallerAuthenticator(
+            configuration: authConfiguration, apiKeys: StoreAPIKeyResolver(store: store), logger: logger
+        )
+        if callers.acceptsJWTs, await !callers.loadKeys() {
+            logger.warning("The JWKS could not be loaded yet; login tokens get 503 until it can")
+        }
+        let worker = WorkerService(
+            configuration: configuration, store: store, authenticator: GatewayAuthenticator(callers: callers), logger: logger
+        )
         logger.info("Starting walink worker", metadata: [
             "walink.worker": "\(configuration.workerID)", "walink.version": "\(WalinkVersion.current)",
             "amqp.url": "\(configuration.amqp.redactedURL)",
@@ -64,6 +83,12 @@ struct WorkerCommand: AsyncParsableCommand {
             cancellationSignals: [],
             logger: logger
         ))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
     }
 }

@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import Gateway
+import Store
 import Testing
 import WalinkTestSupport
 
@@ -11,9 +12,13 @@ import WalinkTestSupport
         #expect(committed == WalinkTopology.definitions(commandNames: CommandCatalog.names), "run: walink topology > deploy/rabbitmq/definitions.json")
     }
 
-    @Test func theCatalogIsWhatTheWorkerBinds() throws {
-        let worker = WorkerService(configuration: WorkerConfiguration(amqp: try TestBroker.configuration(), workerID: "x"))
+    @Test func theCatalogIsWhatTheWorkerBinds() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("walink-catalog-\(UUID().uuidString).db").path
+        let store = try await SQLiteStore.open(path: path, key: .key(.random()))
+        let worker = WorkerService(configuration: WorkerConfiguration(amqp: try TestBroker.configuration(), workerID: "x"), store: store)
         #expect(worker.commandNames == CommandCatalog.names.sorted())
+        await store.close()
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
     @Test func commandsQueueIsAQuorumQueueThatDeadLetters() {

@@ -154,17 +154,3 @@ public struct SchemaValidator {
         }
     }
 }
-
-extension JSONValue {
-    var arrayValue: [JSONValue]? {
-        if case .array(let values) = self { values } else { nil }
-    }
-
-    var numberValue: Double? {
-        switch self {
-        case .int(let value): Double(value)
-        case .double(let value): value
-        default: nil
-        }
-    }
-}

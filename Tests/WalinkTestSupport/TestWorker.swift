@@ -3,6 +3,7 @@ import Foundation
 import Gateway
 import Logging
 import ServiceLifecycle
+import Store
 
 /// A worker running in the test process, on its own broker names so parallel tests never take
 /// each other's commands.
@@ -22,6 +23,7 @@ public final class TestWorker: Sendable {
 
     /// Starts a worker and returns once it is connected with its topology declared.
     public static func start(
+        store: (any SessionStore)? = nil,
         handlers: [any CommandHandler] = [],
         authenticator: (any Authenticator)? = nil,
         amqp: AMQPConfiguration? = nil,
@@ -38,7 +40,7 @@ public final class TestWorker: Sendable {
         configure(&configuration)
         var logger = Logger(label: "walink.test-worker")
         logger.logLevel = .warning
-        let service = WorkerService(configuration: configuration, handlers: handlers, authenticator: authenticator, logger: logger)
+        let service = WorkerService(configuration: configuration, store: store, handlers: handlers, authenticator: authenticator, logger: logger)
         let worker = TestWorker(service: service, names: names, logger: logger)
         try await service.amqp.waitUntilConnected()
         return worker

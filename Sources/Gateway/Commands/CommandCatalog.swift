@@ -3,5 +3,10 @@
 public enum CommandCatalog {
     public static let names: [String] = [
         "worker.ping",
+        "session.create",
+        "session.get",
+        "session.list",
+        "session.delete",
+        "session.me",
     ]
 }

@@ -1,3 +1,5 @@
+import Store
+
 /// One command of the API (`worker.ping`, `session.create`, ...).
 public protocol CommandHandler: Sendable {
     /// The command name: the routing key on `walink.commands`, or the AMQP `type` property.
@@ -5,11 +7,20 @@ public protocol CommandHandler: Sendable {
     var parameters: ParameterSchema { get }
     /// False only for commands anyone may call (`worker.ping`).
     var requiresAuthentication: Bool { get }
+    /// `.existing`: the `session` parameter must name a session of the caller's organization,
+    /// checked (404) before the other parameters; the handler gets it as `sessionRecord`.
+    var sessionRequirement: SessionRequirement { get }
     func handle(_ request: CommandRequest) async throws(GatewayError) -> CommandResult
 }
 
 extension CommandHandler {
     public var requiresAuthentication: Bool { true }
+    public var sessionRequirement: SessionRequirement { .none }
+}
+
+public enum SessionRequirement: Sendable {
+    case none
+    case existing
 }
 
 /// A validated command, as a handler sees it.
@@ -22,8 +33,19 @@ public struct CommandRequest: Sendable {
     public let authorization: String?
     /// Who called, once the authentication step ran (nil for unauthenticated commands).
     public var caller: Caller?
+    /// The session named by `session`, for handlers with ``SessionRequirement/existing``.
+    public var sessionRecord: Session?
 
-    public init(command: String, parameters: JSONObject, correlationID: String?, messageID: String?, authorization: String?, caller: Caller? = nil) {
+    public init(
+        command: String,
+        parameters: JSONObject,
+        correlationID: String?,
+        messageID: String?,
+        authorization: String?,
+        caller: Caller? = nil,
+        sessionRecord: Session? = nil
+    ) {
+        self.sessionRecord = sessionRecord
         self.command = command
         self.parameters = parameters
         self.correlationID = correlationID

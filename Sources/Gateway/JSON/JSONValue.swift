@@ -16,6 +16,19 @@ public indirect enum JSONValue: Sendable, Hashable {
         if case .object(let value) = self { value } else { nil }
     }
 
+    public var arrayValue: [JSONValue]? {
+        if case .array(let values) = self { values } else { nil }
+    }
+
+    /// Integers and doubles as a double.
+    public var numberValue: Double? {
+        switch self {
+        case .int(let value): Double(value)
+        case .double(let value): value
+        default: nil
+        }
+    }
+
     /// The JSON type name used in validation errors (`string`, `integer`, ...).
     public var typeName: String {
         switch self {

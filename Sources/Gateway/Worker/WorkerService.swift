@@ -3,6 +3,7 @@ import Crypto
 import Logging
 import Metrics
 import ServiceLifecycle
+import Store
 
 /// The worker: takes commands from `walink.commands`, runs them and answers on `reply_to` (or
 /// publishes the result to `walink.results`), acking each delivery only after its answer was
@@ -17,19 +18,32 @@ public final class WorkerService: Service, Sendable {
     public let amqp: AMQPClient
     let handlers: [String: any CommandHandler]
     let authenticator: any Authenticator
+    let sessions: (any SessionStore)?
     let cache: IdempotencyCache
     let logger: Logger
 
+    /// - Parameters:
+    ///   - store: sessions and API keys; without it only `worker.ping` (and `diag.*`) are served.
+    ///   - handlers: extra commands (they replace built-in ones of the same name).
     public init(
         configuration: WorkerConfiguration,
+        store: (any SessionStore)? = nil,
         handlers extraHandlers: [any CommandHandler] = [],
         authenticator: (any Authenticator)? = nil,
+        beforeSessionDelete: @escaping @Sendable (_ organization: String, _ session: String) async -> Void = { _, _ in },
         logger: Logger = Logger(label: "walink.worker")
     ) {
         self.configuration = configuration
         self.logger = logger
         self.authenticator = authenticator ?? NoAuthenticator()
+        self.sessions = store
         var all: [any CommandHandler] = [WorkerPing(workerID: configuration.workerID)]
+        if let store {
+            all += [
+                SessionCreate(store: store), SessionGet(), SessionList(store: store),
+                SessionDelete(store: store, beforeDelete: beforeSessionDelete), SessionMe(),
+            ]
+        }
         if configuration.diagnosticCommands { all.append(DiagnosticSleep()) }
         all += extraHandlers
         handlers = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
@@ -125,10 +139,15 @@ public final class WorkerService: Service, Sendable {
                 caller = authenticated
             }
             let parameters = try parseBody(delivery)
+            var sessionRecord: Session? = nil
+            if handler.sessionRequirement == .existing {
+                sessionRecord = try await lookUpSession(parameters, caller: caller)
+            }
             try handler.parameters.validate(parameters)
             let request = CommandRequest(
                 command: name, parameters: parameters, correlationID: envelope.correlationID,
-                messageID: envelope.messageID, authorization: envelope.authorization, caller: caller
+                messageID: envelope.messageID, authorization: envelope.authorization, caller: caller,
+                sessionRecord: sessionRecord
             )
             session = request.session
             ran = true
@@ -136,6 +155,29 @@ public final class WorkerService: Service, Sendable {
             return IdempotencyCache.Reply(status: result.status, body: result.body, handled: true, organization: caller?.organization, session: session)
         } catch {
             return IdempotencyCache.Reply(status: error.code.status, body: error.body, handled: ran, organization: caller?.organization, session: session)
+        }
+    }
+
+    /// The session a command names, in the caller's organization: 404 when missing or foreign.
+    func lookUpSession(_ parameters: JSONObject, caller: Caller?) async throws(GatewayError) -> Session {
+        guard let value = parameters["session"], value != .null else { throw GatewayError.invalidField("session", "required") }
+        guard case .string(let id) = value else {
+            throw GatewayError.invalidField("session", "must be of type string, not \(value.typeName)", extra: ["expected": "string"])
+        }
+        guard let sessions, let caller else { throw GatewayError(.internalError, "no session store on this worker") }
+        // A malformed id cannot name a session: the same 404 as a missing one.
+        guard StoreValidation.isValidSessionID(id) else { throw GatewayError.sessionNotFound }
+        do {
+            guard let session = try await sessions.session(organization: caller.organization, id: id) else {
+                throw GatewayError.sessionNotFound
+            }
+            return session
+        } catch let error as GatewayError {
+            throw error
+        } catch let error as StoreError {
+            throw GatewayError.from(error)
+        } catch {
+            throw GatewayError(.internalError, "session lookup failed")
         }
     }
 
