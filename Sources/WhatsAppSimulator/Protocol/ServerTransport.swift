@@ -1,5 +1,3 @@
-import Foundation
-import SwiftProtobuf
 import WhatsAppProtocol
 
 /// The server side of one connection's byte stream, without I/O: intro header and framing, the Noise XX
@@ -87,31 +85,19 @@ struct ServerTransport: Sendable {
     private mutating func handle(_ frame: [UInt8], into events: inout [Event]) throws(SimulatorError) {
         switch state {
         case .awaitingHello(var handshake):
-            let message = try Self.handshakeMessage(frame)
-            guard message.hasClientHello, message.clientHello.hasEphemeral else {
-                throw SimulatorError(.handshakeFailed, detail: "expected ClientHello")
-            }
-            do {
-                try handshake.readClientHello(ephemeral: Array(message.clientHello.ephemeral))
-                let hello = try handshake.makeServerHello(payload: certificateChain)
-                var reply = WAHandshakeMessage()
-                reply.serverHello.ephemeral = Data(hello.ephemeral)
-                reply.serverHello.static = Data(hello.encryptedStatic)
-                reply.serverHello.payload = Data(hello.encryptedPayload)
-                events.append(.send(try writer.frame(try reply.serializedBytes())))
+            let hello: NoiseServerHello
+            do throws(NoiseError) {
+                let ephemeral = try NoiseHandshakeMessages.decodeClientHello(frame)
+                try handshake.readClientHello(ephemeral: ephemeral)
+                hello = try handshake.makeServerHello(payload: certificateChain)
             } catch {
-                throw SimulatorError(.handshakeFailed, detail: "ServerHello: \(error)")
+                throw SimulatorError(.handshakeFailed, detail: "ClientHello: \(error.code)")
             }
+            events.append(.send(try framed(NoiseHandshakeMessages.encodeServerHello(hello))))
             state = .awaitingFinish(handshake)
         case .awaitingFinish(var handshake):
-            let message = try Self.handshakeMessage(frame)
-            guard message.hasClientFinish, message.clientFinish.hasStatic, message.clientFinish.hasPayload else {
-                throw SimulatorError(.handshakeFailed, detail: "expected ClientFinish")
-            }
-            let finish = NoiseClientFinish(
-                encryptedStatic: Array(message.clientFinish.static),
-                encryptedPayload: Array(message.clientFinish.payload))
             do throws(NoiseError) {
+                let finish = try NoiseHandshakeMessages.decodeClientFinish(frame)
                 let peer = try handshake.readClientFinish(finish)
                 state = .open(try handshake.split())
                 events.append(.handshakeComplete(peer))
@@ -136,11 +122,11 @@ struct ServerTransport: Sendable {
         }
     }
 
-    private static func handshakeMessage(_ frame: [UInt8]) throws(SimulatorError) -> WAHandshakeMessage {
+    private mutating func framed(_ body: [UInt8]) throws(SimulatorError) -> [UInt8] {
         do {
-            return try WAHandshakeMessage(serializedBytes: frame)
+            return try writer.frame(body)
         } catch {
-            throw SimulatorError(.handshakeFailed, detail: "malformed HandshakeMessage")
+            throw SimulatorError(.protocolViolation, detail: "\(error.code)")
         }
     }
 }
