@@ -25,7 +25,7 @@ struct ServerSession: Sendable {
     enum Action: Sendable, Equatable {
         /// Send this stanza.
         case send(BinaryNode)
-        /// Close the connection once everything before is written.
+        /// Close the connection once the other actions of the same batch are carried out.
         case close
         /// This is a registration connection of `companion` (the phone can now find it by its QR).
         case registered(CompanionRegistration)
@@ -234,7 +234,8 @@ struct ServerSession: Sendable {
                 companionName: registration.companion.osName, method: pairing.method, pairedAt: now,
                 loginCount: 0, lastLoginAt: nil, isConnected: false),
             noiseKey: registration.companion.noiseKey, identityKey: registration.companion.identityKey)
-        return [.send(ServerStanzas.streamError(code: 515)), .close, .operationFinished(.paired(record))]
+        // The record first: the shell keeps it before the 515 makes the companion log in.
+        return [.operationFinished(.paired(record)), .send(ServerStanzas.streamError(code: 515)), .close]
     }
 
     /// A reply that fails the phone's checks ends the attempt; the server closes the connection, as the

@@ -247,12 +247,16 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: - Actions
 
     private func run(_ actions: [ServerSession.Action]) {
+        var closeAfterwards = false
+        defer { if closeAfterwards { close() } }
         for action in actions {
             switch action {
             case .send(let node):
                 send(node)
             case .close:
-                close()
+                // Closing may complete at once (plain TCP) and fail the running action as "gone"; finish
+                // the batch first.
+                closeAfterwards = true
             case .registered(let companion):
                 registeredNoiseKey = companion.noiseKey
                 if let handle { core.registerConnection(handle, noiseKey: companion.noiseKey) }
@@ -285,6 +289,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
                 if case .paired(let record) = result {
                     // Before the 515 goes out, so the companion's login finds the device.
                     core.recordPairing(record)
+                    if let handle { core.unregister(handle, noiseKey: registeredNoiseKey, codePhone: codePhone) }
+                    registeredNoiseKey = nil
                     codePhone = nil
                 }
                 if let operation {
@@ -317,6 +323,11 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func close() {
         guard let context, !closing else { return }
         closing = true
+        if let handle {
+            core.unregister(handle, noiseKey: registeredNoiseKey, codePhone: codePhone)
+            registeredNoiseKey = nil
+            codePhone = nil
+        }
         var code = context.channel.allocator.buffer(capacity: 2)
         code.write(webSocketErrorCode: .normalClosure)
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)

@@ -101,6 +101,14 @@ final class SimulatorCore: Sendable {
         }
     }
 
+    /// The connection stops being findable by the phone (it is closing or paired).
+    func unregister(_ handle: ConnectionHandle, noiseKey: [UInt8]?, codePhone: String?) {
+        state.withLock { state in
+            if let noiseKey, state.registrations[noiseKey] === handle { state.registrations[noiseKey] = nil }
+            if let codePhone, state.pendingCodes[codePhone]?.handle === handle { state.pendingCodes[codePhone] = nil }
+        }
+    }
+
     func registerConnection(_ handle: ConnectionHandle, noiseKey: [UInt8]) {
         state.withLock { $0.registrations[noiseKey] = handle }
     }
