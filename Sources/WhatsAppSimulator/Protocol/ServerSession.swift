@@ -477,6 +477,15 @@ struct ServerSession: Sendable {
         return []
     }
 
+    /// After a phone action ended: close if the refs ran out meanwhile and nothing else holds the connection.
+    mutating func closeIfRefsExpired() -> [Action] {
+        guard case .registration(let registration) = mode, !registration.refsLive, settings.closeWhenRefsExpire,
+            !registration.codeRequestAccepted, registration.operation == nil, !registration.paired
+        else { return [] }
+        mode = .closed
+        return [.close]
+    }
+
     /// The connection is gone: the running action (if any) fails.
     mutating func connectionClosed() -> [Action] {
         defer { mode = .closed }

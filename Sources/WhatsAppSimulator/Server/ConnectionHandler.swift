@@ -248,7 +248,11 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func run(_ actions: [ServerSession.Action]) {
         var closeAfterwards = false
-        defer { if closeAfterwards { close() } }
+        var operationEnded = false
+        defer {
+            if operationEnded, !closeAfterwards, session.closeIfRefsExpired() == [.close] { closeAfterwards = true }
+            if closeAfterwards { close() }
+        }
         for action in actions {
             switch action {
             case .send(let node):
@@ -298,6 +302,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
                     operation.timeout.cancel()
                     operation.promise.succeed(result)
                 }
+                operationEnded = true
             }
         }
     }

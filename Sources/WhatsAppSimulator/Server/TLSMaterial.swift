@@ -14,9 +14,58 @@ struct TLSMaterial: Sendable {
     /// Where the CA PEM is, if anywhere.
     let caFilePath: String?
 
-    /// Generates a CA (P-256) and a server certificate signed by it, valid from an hour ago for a year,
-    /// and writes the CA to `caFilePath` (a fresh file in the temporary directory when nil).
+    /// Generates a CA and server certificate (``SimulatorCertificates/generate(host:now:)``) and writes the CA
+    /// to `caFilePath` (a fresh file in the temporary directory when nil).
     static func generate(caFilePath: String?, host: String, now: Date = Date()) throws(SimulatorError) -> TLSMaterial {
+        let certificates = try SimulatorCertificates.generate(host: host, now: now)
+        let path = caFilePath ?? FileManager.default.temporaryDirectory
+            .appendingPathComponent("walink-simulator-ca-\(UUID().uuidString).pem").path
+        do {
+            try Data(certificates.caPEM.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            let configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: [
+                    .certificate(try NIOSSLCertificate(bytes: Array(certificates.certificatePEM.utf8), format: .pem))
+                ],
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(certificates.privateKeyPEM.utf8), format: .pem)))
+            return TLSMaterial(
+                context: try NIOSSLContext(configuration: configuration), caPEM: certificates.caPEM, caFilePath: path)
+        } catch {
+            throw SimulatorError(.tlsSetupFailed, detail: "\(error)")
+        }
+    }
+
+    /// Loads a PEM certificate chain (server first) and its private key.
+    static func load(certificateChainPath: String, privateKeyPath: String, caFilePath: String?) throws(SimulatorError)
+        -> TLSMaterial
+    {
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificateChainPath)
+            let key = try NIOSSLPrivateKey(file: privateKeyPath, format: .pem)
+            let configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            let caPEM = caFilePath.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }
+            return TLSMaterial(context: try NIOSSLContext(configuration: configuration), caPEM: caPEM, caFilePath: caFilePath)
+        } catch {
+            throw SimulatorError(.tlsSetupFailed, detail: "\(error)")
+        }
+    }
+
+}
+
+/// A certificate authority and a server certificate signed by it, as PEM: what the simulator generates at
+/// start, and what `walink sim` can write to files once (``write(to:)``) for ``TLSMode/files(certificateChainPath:privateKeyPath:caFilePath:)``.
+public struct SimulatorCertificates: Sendable, Hashable {
+    /// The CA certificate (P-256, self-signed); companions trust this.
+    public let caPEM: String
+    /// The server certificate for `localhost`, `127.0.0.1` and the listening host, signed by the CA.
+    public let certificatePEM: String
+    /// The server certificate's P-256 private key (PKCS#8 PEM).
+    public let privateKeyPEM: String
+
+    /// Generates both, valid from an hour before `now` for a year.
+    public static func generate(host: String = "127.0.0.1", now: Date = Date()) throws(SimulatorError)
+        -> SimulatorCertificates
+    {
         do {
             let caKey = P256.Signing.PrivateKey()
             let caName = try DistinguishedName {
@@ -37,9 +86,11 @@ struct TLSMaterial: Sendable {
 
             let serverKey = P256.Signing.PrivateKey()
             var names: [GeneralName] = [.dnsName("localhost"), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))]
-            if let address = ipv4Bytes(host), address != [127, 0, 0, 1], address != [0, 0, 0, 0] {
-                names.append(.ipAddress(ASN1OctetString(contentBytes: ArraySlice(address))))
-            } else if ipv4Bytes(host) == nil, host != "localhost", !host.isEmpty, !host.contains(":") {
+            if let address = ipv4Bytes(host) {
+                if address != [127, 0, 0, 1], address != [0, 0, 0, 0] {
+                    names.append(.ipAddress(ASN1OctetString(contentBytes: ArraySlice(address))))
+                }
+            } else if host != "localhost", !host.isEmpty, !host.contains(":") {
                 names.append(.dnsName(host))
             }
             let server = try Certificate(
@@ -54,38 +105,31 @@ struct TLSMaterial: Sendable {
                     AuthorityKeyIdentifier(keyIdentifier: SubjectKeyIdentifier(hash: .init(caKey.publicKey)).keyIdentifier)
                 },
                 issuerPrivateKey: .init(caKey))
-
-            let caPEM = try ca.serializeAsPEM().pemString
-            let serverPEM = try server.serializeAsPEM().pemString
-            let path = caFilePath ?? FileManager.default.temporaryDirectory
-                .appendingPathComponent("walink-simulator-ca-\(UUID().uuidString).pem").path
-            try Data(caPEM.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-
-            let configuration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(serverPEM.utf8), format: .pem))],
-                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(serverKey.pemRepresentation.utf8), format: .pem)))
-            return TLSMaterial(context: try NIOSSLContext(configuration: configuration), caPEM: caPEM, caFilePath: path)
-        } catch let error as SimulatorError {
-            throw error
+            return SimulatorCertificates(
+                caPEM: try ca.serializeAsPEM().pemString, certificatePEM: try server.serializeAsPEM().pemString,
+                privateKeyPEM: serverKey.pemRepresentation)
         } catch {
             throw SimulatorError(.tlsSetupFailed, detail: "\(error)")
         }
     }
 
-    /// Loads a PEM certificate chain (server first) and its private key.
-    static func load(certificateChainPath: String, privateKeyPath: String, caFilePath: String?) throws(SimulatorError)
-        -> TLSMaterial
-    {
+    /// Writes `ca.pem`, `server.pem` and `server-key.pem` (mode 0600) into `directory`; returns the TLS mode
+    /// that uses them.
+    public func write(to directory: String) throws(SimulatorError) -> TLSMode {
+        let base = URL(fileURLWithPath: directory)
+        let ca = base.appendingPathComponent("ca.pem").path
+        let certificate = base.appendingPathComponent("server.pem").path
+        let key = base.appendingPathComponent("server-key.pem").path
         do {
-            let chain = try NIOSSLCertificate.fromPEMFile(certificateChainPath)
-            let key = try NIOSSLPrivateKey(file: privateKeyPath, format: .pem)
-            let configuration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
-            let caPEM = caFilePath.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }
-            return TLSMaterial(context: try NIOSSLContext(configuration: configuration), caPEM: caPEM, caFilePath: caFilePath)
+            try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+            try Data(caPEM.utf8).write(to: URL(fileURLWithPath: ca), options: .atomic)
+            try Data(certificatePEM.utf8).write(to: URL(fileURLWithPath: certificate), options: .atomic)
+            try Data(privateKeyPEM.utf8).write(to: URL(fileURLWithPath: key), options: .atomic)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: key)
         } catch {
             throw SimulatorError(.tlsSetupFailed, detail: "\(error)")
         }
+        return .files(certificateChainPath: certificate, privateKeyPath: key, caFilePath: ca)
     }
 
     private static func ipv4Bytes(_ host: String) -> [UInt8]? {

@@ -211,19 +211,25 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
         }
     }
 
-    /// The phone's step fails with "connection gone" when the companion disconnects instead of
-    /// answering, and with "timeout" when it stays silent.
-    @Test func goneAndTimeout() async throws {
+    /// The phone's step fails with "timeout" when the companion stays silent.
+    @Test func phoneTimeout() async throws {
         try await withSimulator(SimulatorConfiguration(phoneReplyTimeout: .milliseconds(300))) { simulator, endpoints in
             var companion = try await WireCompanion.connect(endpoints)
             let refs = try await register(&companion)
-            let qrsilent = companion.logic.qr(ref: refs[0])
-            async let silent = simulator.scan(qr: qrsilent)
+            let qr = companion.logic.qr(ref: refs[0])
+            async let silent = simulator.scan(qr: qr)
             _ = try await companion.next()
             do { _ = try await silent; Issue.record("no failure") } catch { #expect(error as? SimulatorError == SimulatorError(.timeout)) }
+        }
+    }
 
-            let qrgone = companion.logic.qr(ref: refs[0])
-            async let gone = simulator.scan(qr: qrgone)
+    /// The phone's step fails with "connection gone" when the companion disconnects instead of answering.
+    @Test func connectionGone() async throws {
+        try await withSimulator { simulator, endpoints in
+            var companion = try await WireCompanion.connect(endpoints)
+            let refs = try await register(&companion)
+            let qr = companion.logic.qr(ref: refs[0])
+            async let gone = simulator.scan(qr: qr)
             _ = try await companion.next()
             await companion.close()
             do { _ = try await gone; Issue.record("no failure") } catch { #expect(error as? SimulatorError == SimulatorError(.connectionGone)) }
@@ -240,6 +246,82 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
             #expect(refs.count == 2)
             #expect(try await companion.drainUntilClosed().isEmpty)
             try await eventually { simulator.status().registrationConnections == 0 }
+        }
+    }
+
+    /// Certificates written to files and loaded back (`TLSMode.files`) serve TLS the same way.
+    @Test func certificateFiles() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("walink-sim-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let mode = try SimulatorCertificates.generate().write(to: directory)
+        guard case .files(_, let keyPath, let caPath) = mode else { Issue.record("not files"); return }
+        let permissions = try FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? Int
+        #expect(permissions == 0o600)
+        try await withSimulator(SimulatorConfiguration(tls: mode)) { simulator, endpoints in
+            #expect(endpoints.caFilePath == caPath)
+            #expect(simulator.caPEM == (try String(contentsOfFile: try #require(caPath), encoding: .utf8)))
+            var companion = try await WireCompanion.connect(endpoints)
+            #expect(try await register(&companion).count == 6)
+        }
+        let error = #expect(throws: SimulatorError.self) {
+            try Simulator(
+                configuration: SimulatorConfiguration(rootPrivateKeyHex: "12"),
+                eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "x"))
+        }
+        #expect(error?.code == .invalidConfiguration)
+    }
+
+    /// A configured root private key gives the matching public key; a configured phone keeps its identity.
+    @Test func configuredKeys() async throws {
+        let root = KeyPair.generate()
+        let identity = KeyPair.generate()
+        let configuration = SimulatorConfiguration(
+            tls: .disabled, rootPrivateKeyHex: Hex.encode(root.privateKey),
+            phones: [PhoneAccount(number: "15550006666", identityPrivateKeyHex: Hex.encode(identity.privateKey), lid: "123456")])
+        try await withSimulator(configuration) { simulator, endpoints in
+            #expect(endpoints.rootPublicKeyHex == Hex.encode(root.publicKey))
+            var companion = try await WireCompanion.connect(endpoints)
+            let refs = try await register(&companion)
+            let qr = companion.logic.qr(ref: refs[0])
+            async let scanned = simulator.phone("15550006666").scan(qr: qr)
+            let verified = try await answerPairSuccess(&companion).get()
+            #expect(verified.account.primaryIdentityPublicKey == identity.publicKey)
+            guard case .paired(let device) = try await scanned else { Issue.record("not paired"); return }
+            #expect(device.lid == "123456:1@lid")
+        }
+    }
+
+    /// A client that never completes the handshake is dropped after the handshake timeout.
+    @Test func handshakeTimeout() async throws {
+        try await withSimulator(SimulatorConfiguration(tls: .disabled, handshakeTimeout: .milliseconds(200))) { simulator, endpoints in
+            guard case .upgraded(let socket) = try await TestWebSocket.connect(
+                url: endpoints.webSocketURL, caFile: nil, group: MultiThreadedEventLoopGroup.singleton)
+            else { Issue.record("refused"); return }
+            #expect(try await socket.receive(timeout: .seconds(10)) == nil)
+            try await eventually { simulator.status().openConnections == 0 }
+        }
+    }
+
+    /// Many registration connections open at once are all tracked and all leave the state when closed.
+    @Test func manyOpenConnections() async throws {
+        try await withSimulator(SimulatorConfiguration(tls: .disabled)) { simulator, endpoints in
+            let count = 200
+            var companions: [WireCompanion] = []
+            try await withThrowingTaskGroup(of: WireCompanion.self) { group in
+                for _ in 0..<count {
+                    group.addTask {
+                        var companion = try await WireCompanion.connect(endpoints)
+                        _ = try await register(&companion)
+                        return companion
+                    }
+                }
+                for try await companion in group { companions.append(companion) }
+            }
+            #expect(simulator.status().registrationConnections == count)
+            #expect(simulator.status().openConnections == count)
+            for companion in companions { await companion.close() }
+            try await eventually { simulator.status().openConnections == 0 }
+            #expect(simulator.status().registrationConnections == 0)
         }
     }
 

@@ -152,6 +152,19 @@ import WhatsAppProtocol
         }
     }
 
+    /// Refs running out during a phone action do not close at once; the close follows the action's end.
+    @Test func refsExpireDuringAction() throws {
+        var loopback = Loopback()
+        try loopback.connect(payload: loopback.companion.registrationPayload)
+        let refs = CompanionLogic.refs(try loopback.take())
+        #expect(loopback.session.closeIfRefsExpired().isEmpty)
+        loopback.scan(loopback.companion.qr(ref: refs[0]))
+        loopback.apply(loopback.session.refsExpired())
+        #expect(!loopback.closed)
+        loopback.apply(loopback.session.operationTimedOut())
+        #expect(loopback.session.closeIfRefsExpired() == [.close])
+    }
+
     /// Closing with an action running fails it as "connection gone".
     @Test func connectionGone() throws {
         var loopback = Loopback()
