@@ -117,6 +117,9 @@ public final class LinkClient: Sendable {
                 }
                 if ended {
                     continuation.resume(returning: .failure(LinkError(.sessionEnded)))
+                } else if Task.isCancelled {
+                    // Cancelled before the waiter was registered: the cancellation handler found nothing to resolve.
+                    resolveRequest(id, .failure(LinkError(.cancelled)))
                 } else {
                     inputContinuation.yield(.requestPairingCode(id, phone, showPushNotification: showPushNotification))
                 }
