@@ -99,7 +99,9 @@ extension LinkStateMachine {
         if case .success = result {
             actions.append(startTimer(.pairingCode, after: configuration.pairingCodeLifetime))
         } else {
-            logger.info("pairing code refused", metadata: ["error": "\(result)"])
+            if case .failure(let error) = result {
+                logger.info("pairing code refused", metadata: ["error": "\(error)"])
+            }
             // Requests for another number may now go ahead.
             actions += sendPendingCodeRequests(now)
             actions += endIfNothingOutstanding()
