@@ -134,6 +134,9 @@ public final class LinkClient: Sendable {
     /// Runs the linking session until a terminal event has been delivered to `onEvent` (which is awaited for
     /// every event, in order), or until the calling task is cancelled or ``cancel()`` is called (then the
     /// connection is closed and no terminal event is sent). Returns at once when called a second time.
+    ///
+    /// `onEvent` runs on the run's task and holds it up while it runs: hand the event off, and never await
+    /// ``requestPairingCode(phone:showPushNotification:)`` from inside it (that waits for this very loop).
     public func run(onEvent: @Sendable (LinkEvent) async -> Void) async {
         let firstRun = state.withLock { state in
             defer { state.started = true }
