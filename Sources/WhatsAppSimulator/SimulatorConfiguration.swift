@@ -73,12 +73,6 @@ public struct SimulatorConfiguration: Sendable {
         self.demo = demo
     }
 
-    /// Total time the refs of one registration connection are valid.
-    var refsWindow: Duration {
-        guard refsCount > 0 else { return .zero }
-        return firstRefLifetime + laterRefLifetime * (refsCount - 1)
-    }
-
     func validate() throws(SimulatorError) {
         guard (0...65535).contains(port) else {
             throw SimulatorError(.invalidConfiguration, detail: "port out of range")

@@ -515,3 +515,28 @@ import WhatsAppProtocol
         #expect(state.assignDevice(phone: "15550001111") == DeviceAssignment(device: 1, keyIndex: 3))
     }
 }
+
+@Suite struct DeviceLimitTests {
+    /// With all 255 device ids of a phone taken, the oldest device is unlinked and its id reused.
+    @Test func evictsOldest() throws {
+        var state = SimulatorState()
+        _ = try state.phone("15550001111")
+        for index in 0..<255 {
+            let assignment = state.assignDevice(phone: "15550001111")
+            let jid = JID(user: "15550001111", device: assignment.device, server: "s.whatsapp.net").description
+            state.recordPairing(
+                PairingRecord(
+                    device: PairedDevice(
+                        phoneNumber: "15550001111", deviceID: assignment.device, jid: jid, lid: "1:\(assignment.device)@lid",
+                        companionName: "", method: .qr, pairedAt: Date(timeIntervalSince1970: Double(1000 + index)),
+                        loginCount: 0, lastLoginAt: nil, isConnected: false),
+                    noiseKey: [], identityKey: []))
+        }
+        #expect(state.devices.count == 255)
+        let next = state.assignDevice(phone: "15550001111")
+        #expect(next.device == 1)
+        #expect(next.keyIndex == 256)
+        #expect(state.devices.count == 254)
+        #expect(state.devices["15550001111:1@s.whatsapp.net"] == nil)
+    }
+}

@@ -34,11 +34,13 @@ final class TestWebSocket: Sendable {
         guard let components = URLComponents(string: url), let host = components.host, let port = components.port else {
             throw Failure(description: "bad URL \(url)")
         }
-        var tlsContext: NIOSSLContext?
+        let tlsContext: NIOSSLContext?
         if components.scheme == "wss" {
             var configuration = TLSConfiguration.makeClientConfiguration()
             if let caFile { configuration.trustRoots = .file(caFile) }
             tlsContext = try NIOSSLContext(configuration: configuration)
+        } else {
+            tlsContext = nil
         }
         let path = components.path.isEmpty ? "/" : components.path
         let isIP = host.allSatisfy { $0.isNumber || $0 == "." }
