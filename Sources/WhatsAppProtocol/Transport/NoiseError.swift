@@ -3,7 +3,7 @@ public struct NoiseError: Error, Hashable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
             case invalidLength, invalidKey, decryptionFailed, unexpectedStep, alreadyFailed, counterExhausted,
-                cryptoFailure
+                cryptoFailure, malformedMessage
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -22,6 +22,9 @@ public struct NoiseError: Error, Hashable, CustomStringConvertible {
         public static let counterExhausted = Code(.counterExhausted)
         /// The crypto library refused an operation that valid keys never trigger.
         public static let cryptoFailure = Code(.cryptoFailure)
+        /// A handshake frame is not a `HandshakeMessage` protobuf holding the expected message with its
+        /// fields present and of the right length (``NoiseHandshakeMessages``).
+        public static let malformedMessage = Code(.malformedMessage)
         public var description: String {
             switch value {
             case .invalidLength: "invalid length"
@@ -31,6 +34,7 @@ public struct NoiseError: Error, Hashable, CustomStringConvertible {
             case .alreadyFailed: "already failed"
             case .counterExhausted: "nonce counter exhausted"
             case .cryptoFailure: "crypto library failure"
+            case .malformedMessage: "malformed handshake message"
             }
         }
     }
