@@ -142,3 +142,36 @@ public struct PairedDevice: Sendable, Hashable {
         self.preKeys = preKeys
     }
 }
+
+// MARK: - Log-safe descriptions
+
+/// QR strings and keys are secrets: the descriptions (what `"\(event)"` and `print` show) leave them out.
+extension LinkEvent: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String {
+        switch self {
+        case .qr(_, let sequence, let expiresAt): "qr(sequence: \(sequence), expiresAt: \(expiresAt))"
+        case .awaitingPasskey: "awaitingPasskey"
+        case .pairingCodeExpired: "pairingCodeExpired"
+        case .paired(let device): "paired(\(device))"
+        case .failed(let failure): "failed(\(failure))"
+        case .timeout: "timeout"
+        }
+    }
+
+    public var debugDescription: String { description }
+}
+
+extension PairedDevice: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Identity and metadata only; no keys, secrets or signatures.
+    public var description: String {
+        "PairedDevice(jid: \(jid), lid: \(lid.map { "\($0)" } ?? "none"), platform: \(platform ?? "none"), "
+            + "keyIndex: \(keyIndex), preKeys: \(preKeys.count), pairedAt: \(pairedAt))"
+    }
+
+    public var debugDescription: String { description }
+}
+
+extension PreKey: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String { "PreKey(\(id))" }
+    public var debugDescription: String { description }
+}
