@@ -70,8 +70,10 @@ struct WorkerCommand: AsyncParsableCommand {
         if callers.acceptsJWTs, await !callers.loadKeys() {
             logger.warning("The JWKS could not be loaded yet; login tokens get 503 until it can")
         }
+        let linking = try LinkingSettings.configuration(Settings.environment)
         let worker = WorkerService(
-            configuration: configuration, store: store, authenticator: GatewayAuthenticator(callers: callers), logger: logger
+            configuration: configuration, store: store, linking: linking,
+            authenticator: GatewayAuthenticator(callers: callers), logger: logger
         )
         logger.info("Starting walink worker", metadata: [
             "walink.worker": "\(configuration.workerID)", "walink.version": "\(WalinkVersion.current)",

@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Gateway
 import Store
+import WhatsAppLink
 import Testing
 import WalinkTestSupport
 
@@ -9,13 +10,17 @@ import WalinkTestSupport
     @Test func committedDefinitionsMatchTheTopologyTheWorkerDeclares() throws {
         let file = TestBroker.packageRoot.appendingPathComponent("deploy/rabbitmq/definitions.json")
         let committed = try JSONParser.parse(Array(try Data(contentsOf: file)))
-        #expect(committed == WalinkTopology.definitions(commandNames: CommandCatalog.names), "run: walink topology > deploy/rabbitmq/definitions.json")
+        // Compared as text so a failure prints readably.
+        #expect(committed.text == WalinkTopology.definitions(commandNames: CommandCatalog.names).text, "run: walink topology > deploy/rabbitmq/definitions.json")
     }
 
     @Test func theCatalogIsWhatTheWorkerBinds() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("walink-catalog-\(UUID().uuidString).db").path
         let store = try await SQLiteStore.open(path: path, key: .key(.random()))
-        let worker = WorkerService(configuration: WorkerConfiguration(amqp: try TestBroker.configuration(), workerID: "x"), store: store)
+        let worker = WorkerService(
+            configuration: WorkerConfiguration(amqp: try TestBroker.configuration(), workerID: "x"), store: store,
+            linking: LinkManager.Configuration(link: LinkConfiguration())
+        )
         #expect(worker.commandNames == CommandCatalog.names.sorted())
         await store.close()
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }

@@ -23,7 +23,8 @@ public final class TestWorker: Sendable {
 
     /// Starts a worker and returns once it is connected with its topology declared.
     public static func start(
-        store: (any SessionStore)? = nil,
+        store: (any WalinkStore)? = nil,
+        linking: LinkManager.Configuration? = nil,
         handlers: [any CommandHandler] = [],
         authenticator: (any Authenticator)? = nil,
         amqp: AMQPConfiguration? = nil,
@@ -40,7 +41,9 @@ public final class TestWorker: Sendable {
         configure(&configuration)
         var logger = Logger(label: "walink.test-worker")
         logger.logLevel = .warning
-        let service = WorkerService(configuration: configuration, store: store, handlers: handlers, authenticator: authenticator, logger: logger)
+        let service = WorkerService(
+            configuration: configuration, store: store, linking: linking, handlers: handlers, authenticator: authenticator, logger: logger
+        )
         let worker = TestWorker(service: service, names: names, logger: logger)
         try await service.amqp.waitUntilConnected()
         return worker

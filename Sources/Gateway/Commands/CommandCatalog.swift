@@ -1,5 +1,5 @@
 /// The public commands of the API. The worker binds exactly these routing keys on `walink.commands`
-/// (plus `diag.*` when enabled); a test keeps this list and the registered handlers equal.
+/// (plus `diag.*` when enabled); a test keeps this list and a fully configured worker's handlers equal.
 public enum CommandCatalog {
     public static let names: [String] = [
         "worker.ping",
@@ -8,5 +8,7 @@ public enum CommandCatalog {
         "session.list",
         "session.delete",
         "session.me",
+        "session.qr",
+        "session.pairing-code",
     ]
 }

@@ -73,13 +73,22 @@ public struct Caller: Sendable, Hashable {
     public static let manage = "manage"
 }
 
-/// A successful answer.
+/// A successful answer, or a hand-over to the worker that owns the session.
 public struct CommandResult: Sendable {
     public var status: Int
     public var body: JSONValue
+    /// Set when another worker holds the session's live connection: the command goes to that
+    /// worker's queue, with its `reply_to` and `correlation_id`, and that worker answers.
+    public var forwardTo: String?
 
     public init(status: Int = 200, body: JSONValue) {
         self.status = status
         self.body = body
+    }
+
+    public static func forward(to worker: String) -> CommandResult {
+        var result = CommandResult(status: 0, body: .null)
+        result.forwardTo = worker
+        return result
     }
 }

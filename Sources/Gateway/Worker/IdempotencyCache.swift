@@ -29,6 +29,8 @@ final class IdempotencyCache: Sendable {
         /// Where a result without `reply_to` is published: `<organization>.<session>.<command>`.
         var organization: String?
         var session: String?
+        /// Set when the command belongs to another worker (never cached).
+        var forwardTo: String? = nil
     }
 
     private enum Entry {

@@ -14,6 +14,10 @@ public struct WalinkNames: Sendable, Hashable {
     public var deadExchange: String { prefix + "walink.dead" }
     public var deadQueue: String { prefix + "walink.dead" }
 
+    /// A worker's own queue: commands for sessions whose live connection it holds are forwarded
+    /// here by the other workers.
+    public func workerQueue(_ workerID: String) -> String { prefix + "walink.worker." + workerID }
+
     public init(prefix: String = "") { self.prefix = prefix }
 
     public static let standard = WalinkNames()

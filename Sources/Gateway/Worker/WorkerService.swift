@@ -2,6 +2,8 @@ import AMQP
 import Crypto
 import Logging
 import Metrics
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Store
 
@@ -19,64 +21,102 @@ public final class WorkerService: Service, Sendable {
     let handlers: [String: any CommandHandler]
     let authenticator: any Authenticator
     let sessions: (any SessionStore)?
+    /// The sessions this worker is linking (nil without a store or linking configuration).
+    public let links: LinkManager?
+    /// This worker's own queue, where other workers forward commands for sessions it links.
+    let workerQueue: String
     let cache: IdempotencyCache
     let logger: Logger
 
     /// - Parameters:
-    ///   - store: sessions and API keys; without it only `worker.ping` (and `diag.*`) are served.
+    ///   - store: sessions, API keys and leases; without it only `worker.ping` (and `diag.*`) are served.
+    ///   - linking: how to reach WhatsApp; with a store, enables `session.qr` and `session.pairing-code`.
     ///   - handlers: extra commands (they replace built-in ones of the same name).
     public init(
         configuration: WorkerConfiguration,
-        store: (any SessionStore)? = nil,
+        store: (any WalinkStore)? = nil,
+        linking: LinkManager.Configuration? = nil,
         handlers extraHandlers: [any CommandHandler] = [],
         authenticator: (any Authenticator)? = nil,
-        beforeSessionDelete: @escaping @Sendable (_ organization: String, _ session: String) async -> Void = { _, _ in },
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "walink.worker")
     ) {
         self.configuration = configuration
         self.logger = logger
         self.authenticator = authenticator ?? NoAuthenticator()
         self.sessions = store
-        var all: [any CommandHandler] = [WorkerPing(workerID: configuration.workerID)]
-        if let store {
-            all += [
-                SessionCreate(store: store), SessionGet(), SessionList(store: store),
-                SessionDelete(store: store, beforeDelete: beforeSessionDelete), SessionMe(),
-            ]
-        }
-        if configuration.diagnosticCommands { all.append(DiagnosticSleep()) }
-        all += extraHandlers
-        handlers = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+        workerQueue = configuration.names.workerQueue(configuration.workerID)
         cache = IdempotencyCache(timeToLive: configuration.idempotencyTimeToLive, capacity: configuration.idempotencyCapacity)
         var amqpConfiguration = configuration.amqp
         amqpConfiguration.connectionName = "walink worker \(configuration.workerID)"
         // Bodies above the limit are answered with a 400 without being kept in memory.
         amqpConfiguration.maxRetainedBodySize = configuration.maxBodySize
+
+        // Every public command is bound even when this worker lacks its handler: unknown names reach
+        // the queue through the alternate exchange anyway, and a fleet's workers may differ.
+        var boundNames = Set(CommandCatalog.names).union(extraHandlers.map(\.name))
+        if configuration.diagnosticCommands { boundNames.insert(DiagnosticSleep().name) }
+        var topology = WalinkTopology.topology(
+            commandNames: Array(boundNames), deliveryLimit: configuration.deliveryLimit, names: configuration.names
+        )
+        // The worker's own queue outlives a reconnect but not the worker (deleted a minute after it
+        // stops consuming).
+        topology.queues.append(AMQPTopology.Queue(name: workerQueue, durable: false, arguments: ["x-expires": .int32(60_000)]))
         amqp = AMQPClient(
             configuration: amqpConfiguration,
-            topology: WalinkTopology.topology(
-                commandNames: Array(handlers.keys), deliveryLimit: configuration.deliveryLimit, names: configuration.names
-            ),
-            consumers: [AMQPConsumerSpec(queue: configuration.names.commandsQueue, prefetch: configuration.concurrency)],
+            topology: topology,
+            consumers: [
+                AMQPConsumerSpec(queue: configuration.names.commandsQueue, prefetch: configuration.concurrency),
+                AMQPConsumerSpec(queue: workerQueue, prefetch: configuration.concurrency),
+            ],
             logger: logger
         )
+
+        var all: [any CommandHandler] = [WorkerPing(workerID: configuration.workerID)]
+        var links: LinkManager? = nil
+        if let store {
+            if let linking {
+                links = LinkManager(
+                    configuration: linking, workerID: configuration.workerID, store: store,
+                    events: EventPublisher(amqp: amqp, names: configuration.names, logger: logger),
+                    eventLoopGroup: eventLoopGroup, logger: logger
+                )
+            }
+            let stopLink: @Sendable (String, String) async -> Void = { [links] organization, session in
+                links?.stop(organization: organization, session: session)
+            }
+            all += [
+                SessionCreate(store: store), SessionGet(), SessionList(store: store),
+                SessionDelete(store: store, beforeDelete: stopLink), SessionMe(),
+            ]
+            if let links { all += [SessionQR(links: links), SessionPairingCode(links: links)] }
+        }
+        if configuration.diagnosticCommands { all.append(DiagnosticSleep()) }
+        all += extraHandlers
+        handlers = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+        self.links = links
     }
 
     /// The names of the commands this worker answers.
     public var commandNames: [String] { handlers.keys.sorted() }
 
     public func run() async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.amqp.run() }
-            await withDiscardingTaskGroup { running in
-                for await delivery in amqp.deliveries.cancelOnGracefulShutdown() {
-                    running.addTask { await self.process(delivery) }
+        try await withThrowingTaskGroup(of: Void.self) { connection in
+            connection.addTask { try await self.amqp.run() }
+            await withDiscardingTaskGroup { work in
+                if let links { work.addTask { await links.run() } }
+                await withDiscardingTaskGroup { running in
+                    for await delivery in amqp.deliveries.cancelOnGracefulShutdown() {
+                        running.addTask { await self.process(delivery) }
+                    }
+                    logger.info("Worker stopping: no new commands; finishing the ones in flight")
+                    await amqp.stopConsuming()
                 }
-                logger.info("Worker stopping: no new commands; finishing the ones in flight")
-                await amqp.stopConsuming()
+                // Commands are answered; now end the pairings (their last events still go out).
+                links?.shutdown()
             }
             await amqp.shutdown()
-            try await group.waitForAll()
+            try await connection.waitForAll()
             logger.info("Worker stopped")
         }
     }
@@ -94,13 +134,23 @@ public final class WorkerService: Service, Sendable {
         let key = envelope.messageID.map { messageID in
             IdempotencyCache.Key(command: envelope.command ?? "", messageID: messageID, credentialsDigest: Self.digest(envelope.authorization))
         }
-        let reply: IdempotencyCache.Reply
+        var reply: IdempotencyCache.Reply
         if let key, case .replay(let earlier) = await cache.start(key) {
             logger.info("Duplicate command answered from the earlier result", metadata: ["amqp.message_id": "\(key.messageID)"])
             reply = earlier
         } else {
             reply = await execute(envelope, delivery: delivery)
-            if let key { cache.complete(key, with: reply) }
+            if let worker = reply.forwardTo {
+                // The owner answers (and remembers) it; a duplicate arriving here is forwarded again.
+                if let key { cache.abandon(key) }
+                if await forward(delivery, envelope: envelope, to: worker, logger: logger) { return }
+                reply = IdempotencyCache.Reply(
+                    status: 503, body: GatewayError(.unavailable, "the worker linking this session is gone; retry in a few seconds").body,
+                    handled: true
+                )
+            } else if let key {
+                cache.complete(key, with: reply)
+            }
         }
 
         let delivered = await deliver(reply, for: envelope, delivery: delivery, logger: logger)
@@ -152,6 +202,14 @@ public final class WorkerService: Service, Sendable {
             session = request.session
             ran = true
             let result = try await handler.handle(request)
+            if let worker = result.forwardTo {
+                guard envelope.forwardedBy == nil else {
+                    throw GatewayError(.unavailable, "the session is busy on another worker; retry in a few seconds")
+                }
+                var forwarded = IdempotencyCache.Reply(status: 0, body: .null, handled: true)
+                forwarded.forwardTo = worker
+                return forwarded
+            }
             return IdempotencyCache.Reply(status: result.status, body: result.body, handled: true, organization: caller?.organization, session: session)
         } catch {
             return IdempotencyCache.Reply(status: error.code.status, body: error.body, handled: ran, organization: caller?.organization, session: session)
@@ -200,6 +258,33 @@ public final class WorkerService: Service, Sendable {
             throw .invalidField("body", "must be a JSON object, not \(value.typeName)")
         }
         return object
+    }
+
+    // MARK: - Forwarding
+
+    /// Hands a command to the worker that holds its session's live connection, keeping `reply_to`,
+    /// `correlation_id` and everything else, so that worker answers the caller directly. Returns
+    /// false when that worker's queue is gone.
+    func forward(_ delivery: AMQPDelivery, envelope: Envelope, to worker: String, logger: Logger) async -> Bool {
+        var properties = delivery.properties
+        properties.type = envelope.command
+        var headers = properties.headers ?? AMQPTable()
+        headers[Envelope.forwardedByHeader] = .string(configuration.workerID)
+        properties.headers = headers
+        do {
+            let outcome = try await amqp.publish(
+                AMQPMessage(body: delivery.body, properties: properties), exchange: "",
+                routingKey: configuration.names.workerQueue(worker), mandatory: true, timeout: configuration.publishTimeout
+            )
+            guard outcome == .acked else { return false }
+            amqp.ack(delivery)
+            logger.info("Command forwarded to the session's worker", metadata: ["walink.owner": "\(worker)"])
+            return true
+        } catch {
+            logger.warning("Forward not confirmed; command requeued", metadata: ["amqp.error": "\(error)"])
+            amqp.reject(delivery, requeue: true)
+            return true
+        }
     }
 
     // MARK: - Answering
@@ -276,6 +361,10 @@ struct Envelope: Sendable {
     var correlationID: String?
     var messageID: String?
     var authorization: String?
+    /// Set on commands another worker forwarded here (they are never forwarded twice).
+    var forwardedBy: String?
+
+    static let forwardedByHeader = "x-walink-forwarded-by"
 
     init(_ delivery: AMQPDelivery, names: WalinkNames) {
         // Routing key when sent through walink.commands; the type property when sent straight to
@@ -291,5 +380,6 @@ struct Envelope: Sendable {
         correlationID = delivery.properties.correlationID
         messageID = delivery.properties.messageID.flatMap { $0.isEmpty ? nil : $0 }
         authorization = delivery.properties.headers?["authorization"]?.stringValue
+        forwardedBy = delivery.properties.headers?[Self.forwardedByHeader]?.stringValue
     }
 }

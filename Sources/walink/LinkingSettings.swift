@@ -1,0 +1,66 @@
+import Foundation
+import Gateway
+import WhatsAppLink
+import WhatsAppProtocol
+
+/// The WhatsApp side of `walink worker`, from the environment.
+enum LinkingSettings {
+    /// `WALINK_WA_URL`, `WALINK_WA_CA_FILE`, `WALINK_WA_ROOT_KEY` (hex), `WALINK_QR_FIRST_SECONDS`,
+    /// `WALINK_QR_NEXT_SECONDS`, `WALINK_PAIRING_CODE_SECONDS`, `WALINK_MAX_PAIRINGS`, `WALINK_LEASE_SECONDS`.
+    static func configuration(_ environment: [String: String]) throws -> LinkManager.Configuration {
+        var link = LinkConfiguration()
+        if let text = value(environment, "WALINK_WA_URL") {
+            guard let url = URL(string: text), ["wss", "ws"].contains(url.scheme ?? "") else {
+                throw SettingsError(message: "WALINK_WA_URL must be a wss:// (or ws://) URL")
+            }
+            link.url = url
+        }
+        if let path = value(environment, "WALINK_WA_CA_FILE") {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw SettingsError(message: "WALINK_WA_CA_FILE: cannot read \(path)")
+            }
+            link.extraCAFile = path
+        }
+        if let hex = value(environment, "WALINK_WA_ROOT_KEY") {
+            guard let key = bytes(hex: hex), key.count == 32 else {
+                throw SettingsError(message: "WALINK_WA_ROOT_KEY must be 64 hex digits (a Curve25519 public key)")
+            }
+            link.rootPublicKey = key
+        }
+        if let seconds = try duration(environment, "WALINK_QR_FIRST_SECONDS") { link.firstQRLifetime = seconds }
+        if let seconds = try duration(environment, "WALINK_QR_NEXT_SECONDS") { link.nextQRLifetime = seconds }
+        if let seconds = try duration(environment, "WALINK_PAIRING_CODE_SECONDS") { link.pairingCodeLifetime = seconds }
+        var configuration = LinkManager.Configuration(link: link)
+        if let seconds = try duration(environment, "WALINK_LEASE_SECONDS") { configuration.leaseDuration = seconds }
+        if let text = value(environment, "WALINK_MAX_PAIRINGS") {
+            guard let count = Int(text), count > 0 else { throw SettingsError(message: "WALINK_MAX_PAIRINGS must be a positive number") }
+            configuration.maximumConcurrentLinks = count
+        }
+        return configuration
+    }
+
+    private static func value(_ environment: [String: String], _ name: String) -> String? {
+        environment[name].flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    private static func duration(_ environment: [String: String], _ name: String) throws -> Duration? {
+        guard let text = value(environment, name) else { return nil }
+        guard let seconds = Double(text), seconds > 0, seconds < 86_400 else {
+            throw SettingsError(message: "\(name) must be a number of seconds")
+        }
+        return .milliseconds(Int64(seconds * 1000))
+    }
+
+    static func bytes(hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var result: [UInt8] = []
+        var index = 0
+        while index < digits.count {
+            guard let byte = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
+            result.append(byte)
+            index += 2
+        }
+        return result
+    }
+}
