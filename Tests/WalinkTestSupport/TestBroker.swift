@@ -79,5 +79,6 @@ public struct PrivateBroker: Sendable {
 
 public struct BrokerControlError: Error, CustomStringConvertible {
     public let message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }
