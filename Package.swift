@@ -163,6 +163,8 @@ let package = Package(
                 "WhatsAppLink",
                 "WhatsAppProtocol",
                 "WhatsAppSimulator",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

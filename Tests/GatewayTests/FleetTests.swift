@@ -1,0 +1,56 @@
+import AMQP
+import Auth
+import Foundation
+import Gateway
+import Testing
+import WalinkTestSupport
+import WhatsAppSimulator
+
+/// Two workers, one store: a session's live connection stays with the worker holding its lease, and
+/// the other worker forwards commands for it there.
+@Suite(.timeLimit(.minutes(2))) struct FleetTests {
+    /// Publishes straight to one worker's own queue, as if that worker had taken the command.
+    func send(_ command: String, _ body: JSONValue, to workerQueue: String, harness: LinkingHarness) async throws -> TestCaller.Reply {
+        let id = UUID().uuidString
+        let properties = AMQPProperties(
+            contentType: "application/json", headers: ["authorization": .string("Bearer \(harness.key)")],
+            correlationID: id, replyTo: "amq.rabbitmq.reply-to", messageID: id, type: command
+        )
+        try await harness.caller.client.waitUntilConnected()
+        _ = try await harness.caller.client.publish(AMQPMessage(body: body.serialized, properties: properties), exchange: "", routingKey: workerQueue)
+        return try await harness.caller.reply(to: id)
+    }
+
+    @Test func theOtherWorkerForwardsToTheSessionsOwner() async throws {
+        let harness = try await LinkingHarness.start(workerID: "owner")
+        let names = harness.worker.names
+        let callers = try CallerAuthenticator(configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: harness.store))
+        let endpoints = try #require(harness.simulator.endpoints)
+        let second = try await TestWorker.start(
+            store: harness.store, linking: try LinkingHarness.linkingConfiguration(endpoints, timing: .init()),
+            authenticator: GatewayAuthenticator(callers: callers), names: names, configure: { $0.workerID = "other" }
+        )
+        try await harness.createSession("shared")
+
+        let started = try await send("session.qr", ["session": "shared"], to: names.workerQueue("owner"), harness: harness)
+        #expect(started.status == 404)
+        let qr = try #require(await harness.qr("shared"))
+
+        // The other worker gets a command for it: the owner answers, with the owner's current code.
+        let forwarded = try await send("session.qr", ["session": "shared"], to: names.workerQueue("other"), harness: harness)
+        #expect(forwarded.status == 200)
+        #expect(forwarded.body.objectValue?["qr"] == .string(qr))
+        #expect(second.service.links?.activeCount == 0)
+        #expect(harness.worker.service.links?.activeCount == 1)
+        // Still one connection to WhatsApp for the session.
+        #expect(harness.simulator.status().registrationConnections == 1)
+
+        // Pairing codes go the same way and reuse the owner's connection.
+        let phone = harness.simulator.defaultPhoneNumber
+        let code = try await send("session.pairing-code", ["session": "shared", "phone": .string(phone)], to: names.workerQueue("other"), harness: harness)
+        #expect(code.status == 200)
+        #expect(harness.simulator.status().registrationConnections == 1)
+        await second.stop()
+        await harness.stop()
+    }
+}
