@@ -117,7 +117,7 @@ import WhatsAppLink
         #expect(answer.withLock { $0?.data } == [0x0F, 0xA0])
     }
 
-    @Test func closeSendsCloseFrameAndStopsSending() async throws {
+    @Test(.timeLimit(.minutes(1))) func closeSendsCloseFrameAndStopsSending() async throws {
         let closeCode = Mutex<[UInt8]?>(nil)
         try await TestWebSocketServer.with(script: { socket in
             for try await frame in socket.frames() where frame.opcode == .connectionClose {
@@ -126,13 +126,12 @@ import WhatsAppLink
                 return
             }
         }) { port, _ in
-            let connection = try await WebSocketClient.connect(
-                configuration: configuration(port: port), eventLoopGroup: group, logger: logger)
-            let clock = ContinuousClock()
-            let start = clock.now
+            // A close timeout far beyond the test's time limit: close returns only because the server
+            // answered the close frame.
+            var slowClose = configuration(port: port)
+            slowClose.closeTimeout = .seconds(3600)
+            let connection = try await WebSocketClient.connect(configuration: slowClose, eventLoopGroup: group, logger: logger)
             await connection.close()
-            // The server answered, so close did not wait for the close timeout.
-            #expect(clock.now - start < .milliseconds(500))
             await connection.close()
             let error = await #expect(throws: WebSocketError.self) { try await connection.send([1]) }
             #expect(error?.code == .connectionClosed)
@@ -194,10 +193,9 @@ import WhatsAppLink
     }
 
     @Test func refusedConnectionIsReported() async throws {
-        // Bind and release a port so that nothing listens on it.
-        let channel = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress!.port!
-        try await channel.close()
+        // Port 1 on loopback: nothing listens there. (Binding and releasing an ephemeral port races
+        // with the parallel tests, which may be handed the same port.)
+        let port = 1
         let error = await #expect(throws: WebSocketError.self) {
             _ = try await WebSocketClient.connect(
                 configuration: configuration(port: port), eventLoopGroup: group, logger: logger)

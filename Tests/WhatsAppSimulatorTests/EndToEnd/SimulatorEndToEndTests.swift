@@ -31,7 +31,7 @@ func withSimulator<T>(
 
 /// Waits (with a deadline, polling) until `condition` holds.
 func eventually(
-    timeout: Duration = .seconds(10), _ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation
+    timeout: Duration = .seconds(60), _ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation
 ) async throws {
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
@@ -239,7 +239,7 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
     /// With short ref lifetimes the server closes the registration connection once its refs ran out.
     @Test func refsRunOut() async throws {
         let configuration = SimulatorConfiguration(
-            refsCount: 2, firstRefLifetime: .milliseconds(300), laterRefLifetime: .milliseconds(100))
+            refsCount: 2, firstRefLifetime: .seconds(2), laterRefLifetime: .seconds(1))
         try await withSimulator(configuration) { simulator, endpoints in
             var companion = try await WireCompanion.connect(endpoints)
             let refs = try await register(&companion)
