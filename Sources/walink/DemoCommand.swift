@@ -7,7 +7,6 @@ import Logging
 import NIOPosix
 import ServiceLifecycle
 import Store
-import Synchronization
 import WhatsAppLink
 import WhatsAppSimulator
 
@@ -71,12 +70,13 @@ struct DemoCommand: AsyncParsableCommand {
             logger: logger
         )
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: worker)], logger: logger))
-        let events = DemoEvents(amqp: amqp, names: names)
-        let client = DemoClient(amqp: amqp, names: names, token: token)
+        let events = EventListener(amqp: amqp, names: names, logger: logger)
+        let client = CommandClient(amqp: amqp, names: names, token: token, logger: logger)
 
+        var failed = false
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            tasks.addTask { try await events.run() }
+            tasks.addTask { try await events.run(onEvent: DemoDisplay.show) }
             tasks.addTask { try await client.run() }
             try await worker.amqp.waitUntilConnected()
             try await events.amqp.waitUntilConnected()
@@ -89,26 +89,28 @@ struct DemoCommand: AsyncParsableCommand {
                 say("\nLinked identities:")
                 for session in ["demo-qr", "demo-code"] {
                     let me = try await client.call("session.me", ["session": .string(session)])
-                    say("  \(session): \(me.body.text)")
+                    say("  \(session): \(me?.body.text ?? "no answer")")
                 }
             } catch {
                 FileHandle.standardError.write(Data("demo failed: \(error)\n".utf8))
+                failed = true
             }
             await group.triggerGracefulShutdown()
-            await events.amqp.shutdown()
-            await client.amqp.shutdown()
+            await events.shutdown()
+            await client.shutdown()
             try await tasks.waitForAll()
         }
         await simulator.stop()
         await store.close()
+        if failed { throw ExitCode(1) }
     }
 
-    func linkByQR(client: DemoClient, events: DemoEvents, simulator: Simulator) async throws {
+    func linkByQR(client: CommandClient, events: EventListener, simulator: Simulator) async throws {
         say("1. Linking session demo-qr by QR code")
         _ = try await client.call("session.create", ["session": "demo-qr", "name": "Linked by QR"])
-        let first = try await client.call("session.qr", ["session": "demo-qr"])
+        guard let first = try await client.call("session.qr", ["session": "demo-qr"]) else { throw SettingsError(message: "no answer to session.qr") }
         say("   session.qr -> \(first.status) (\(first.body.objectValue?["error"]?.objectValue?["message"]?.stringValue ?? "ok"))")
-        guard let qr = await events.next("auth.qr", session: "demo-qr")?["data"]?.objectValue?["qr"]?.stringValue else {
+        guard let qr = await events.next("auth.qr", session: "demo-qr")?.event["data"]?.objectValue?["qr"]?.stringValue else {
             throw SettingsError(message: "no auth.qr event arrived")
         }
         say("   The simulated phone scans it in \(phoneDelay) s...")
@@ -116,13 +118,14 @@ struct DemoCommand: AsyncParsableCommand {
         guard await events.next("auth.paired", session: "demo-qr") != nil else { throw SettingsError(message: "no auth.paired event arrived") }
     }
 
-    func linkByCode(client: DemoClient, events: DemoEvents, simulator: Simulator) async throws {
+    func linkByCode(client: CommandClient, events: EventListener, simulator: Simulator) async throws {
         say("\n2. Linking session demo-code by phone-number pairing code")
         _ = try await client.call("session.create", ["session": "demo-code", "name": "Linked by code"])
         let phone = simulator.defaultPhoneNumber
-        let reply = try await client.call("session.pairing-code", ["session": "demo-code", "phone": .string(phone)])
-        guard let code = reply.body.objectValue?["code"]?.stringValue else {
-            throw SettingsError(message: "session.pairing-code answered \(reply.status): \(reply.body.text)")
+        guard let reply = try await client.call("session.pairing-code", ["session": "demo-code", "phone": .string(phone)]),
+            let code = reply.body.objectValue?["code"]?.stringValue
+        else {
+            throw SettingsError(message: "session.pairing-code did not give a code")
         }
         say("   session.pairing-code -> \(reply.status): type \(code) on the phone \(phone)")
         say("   The simulated phone types it in \(phoneDelay) s...")
@@ -135,79 +138,9 @@ private func say(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
 
-/// Prints every event of the demo's topology as it arrives (QR codes drawn) and lets the demo wait
-/// for one.
-final class DemoEvents: Sendable {
-    let amqp: AMQPClient
-    private let seen = Mutex<[JSONObject]>([])
-    private let waiters = Mutex<[(String, String, CheckedContinuation<JSONObject?, Never>)]>([])
-
-    init(amqp configuration: AMQPConfiguration, names: WalinkNames) {
-        let queue = "\(names.prefix)demo-events"
-        amqp = AMQPClient(
-            configuration: configuration,
-            topology: AMQPTopology(
-                exchanges: [AMQPTopology.Exchange(name: names.eventsExchange, type: "topic")],
-                queues: [AMQPTopology.Queue(name: queue, durable: false, exclusive: true, autoDelete: true)],
-                bindings: [AMQPTopology.Binding(queue: queue, exchange: names.eventsExchange, routingKey: "#")]
-            ),
-            consumers: [AMQPConsumerSpec(queue: queue, noAck: true)],
-            logger: Logger(label: "walink.demo.events")
-        )
-    }
-
-    func run() async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.amqp.run() }
-            for await delivery in amqp.deliveries {
-                guard let event = try? JSONParser.parse(delivery.body).objectValue else { continue }
-                show(event)
-                let ready = waiters.withLock { waiters -> [CheckedContinuation<JSONObject?, Never>] in
-                    var ready: [CheckedContinuation<JSONObject?, Never>] = []
-                    waiters.removeAll { type, session, continuation in
-                        guard event["type"] == .string(type), event["session"] == .string(session) else { return false }
-                        ready.append(continuation)
-                        return true
-                    }
-                    return ready
-                }
-                seen.withLock { $0.append(event) }
-                for continuation in ready { continuation.resume(returning: event) }
-            }
-            try await group.waitForAll()
-        }
-    }
-
-    /// The next (or an already seen, not yet consumed) event of a type for a session; nil after 90 s.
-    func next(_ type: String, session: String) async -> JSONObject? {
-        await withTaskGroup(of: JSONObject?.self) { group in
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    let existing = self.seen.withLock { seen -> JSONObject? in
-                        guard let index = seen.firstIndex(where: { $0["type"] == .string(type) && $0["session"] == .string(session) }) else { return nil }
-                        return seen.remove(at: index)
-                    }
-                    if let existing { continuation.resume(returning: existing) } else {
-                        self.waiters.withLock { $0.append((type, session, continuation)) }
-                    }
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(90))
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            if first == nil {
-                for (_, _, continuation) in waiters.withLock({ waiters in defer { waiters.removeAll() }; return waiters }) {
-                    continuation.resume(returning: nil)
-                }
-            }
-            return first
-        }
-    }
-
-    private func show(_ event: JSONObject) {
+/// How the demo shows an event: one line, QR codes drawn.
+enum DemoDisplay {
+    static func show(_ event: JSONObject) {
         let type = event["type"]?.stringValue ?? "?"
         let session = event["session"]?.stringValue ?? "?"
         let data = event["data"]?.objectValue ?? JSONObject()
@@ -227,7 +160,7 @@ final class DemoEvents: Sendable {
     }
 
     /// Draws a QR code with `qrencode` (or prints the text when it is missing).
-    private func drawQR(_ text: String) {
+    static func drawQR(_ text: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/qrencode")
         process.arguments = ["-t", "ANSIUTF8", "-m", "1"]
@@ -241,71 +174,6 @@ final class DemoEvents: Sendable {
         } catch {
             say("   (install qrencode to see it drawn) \(text)")
         }
-    }
-}
-
-/// Sends the demo's commands and waits for each answer.
-final class DemoClient: Sendable {
-    private enum Slot {
-        case waiting(CheckedContinuation<AMQPDelivery, Never>?)
-        case delivered(AMQPDelivery)
-    }
-
-    let amqp: AMQPClient
-    let names: WalinkNames
-    let token: String
-    private let slots = Mutex<[String: Slot]>([:])
-
-    init(amqp configuration: AMQPConfiguration, names: WalinkNames, token: String) {
-        self.names = names
-        self.token = token
-        amqp = AMQPClient(
-            configuration: configuration, consumers: [AMQPConsumerSpec(queue: "amq.rabbitmq.reply-to", noAck: true)],
-            logger: Logger(label: "walink.demo.client")
-        )
-    }
-
-    func run() async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.amqp.run() }
-            for await delivery in amqp.deliveries {
-                guard let id = delivery.properties.correlationID else { continue }
-                let waiter = slots.withLock { slots -> CheckedContinuation<AMQPDelivery, Never>? in
-                    guard case .waiting(let continuation)? = slots[id] else { return nil }
-                    if let continuation {
-                        slots[id] = nil
-                        return continuation
-                    }
-                    slots[id] = .delivered(delivery)
-                    return nil
-                }
-                waiter?.resume(returning: delivery)
-            }
-            try await group.waitForAll()
-        }
-    }
-
-    func call(_ command: String, _ body: JSONValue) async throws -> (status: Int, body: JSONValue) {
-        let id = UUID().uuidString
-        // Registered before publishing: the answer may come back before we start waiting.
-        slots.withLock { $0[id] = .waiting(nil) }
-        let message = AMQPMessage(body: body.serialized, properties: AMQPProperties(
-            contentType: "application/json", headers: ["authorization": .string("Bearer \(token)")],
-            correlationID: id, replyTo: "amq.rabbitmq.reply-to", messageID: id
-        ))
-        _ = try await amqp.publish(message, exchange: names.commandsExchange, routingKey: command)
-        let delivery = await withCheckedContinuation { (continuation: CheckedContinuation<AMQPDelivery, Never>) in
-            let ready = slots.withLock { slots -> AMQPDelivery? in
-                if case .delivered(let delivery)? = slots[id] {
-                    slots[id] = nil
-                    return delivery
-                }
-                slots[id] = .waiting(continuation)
-                return nil
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
-        return (delivery.properties.headers?["status"]?.intValue ?? 0, (try? JSONParser.parse(delivery.body)) ?? .null)
     }
 }
 

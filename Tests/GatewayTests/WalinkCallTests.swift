@@ -45,3 +45,16 @@ import WalinkTestSupport
         #expect(result.output.contains("no answer within"))
     }
 }
+
+/// `walink demo` as a newcomer runs it, against the test broker.
+@Suite(.timeLimit(.minutes(3))) struct WalinkDemoTests {
+    @Test func theDemoLinksOneSessionByQRAndOneByCode() async throws {
+        let result = try await runWalink(["demo", "--phone-delay", "0"], environment: ["WALINK_AMQP_URL": TestBroker.url])
+        #expect(result.status == 0, "\(result.output.suffix(2000))")
+        let identities = result.output.split(separator: "\n").filter { $0.hasPrefix("  demo-") }
+        #expect(identities.count == 2)
+        #expect(identities.allSatisfy { $0.contains("\"jid\":\"15550001111:") })
+        #expect(result.output.contains("event auth.paired [demo-qr]"))
+        #expect(result.output.contains("event auth.paired [demo-code]"))
+    }
+}

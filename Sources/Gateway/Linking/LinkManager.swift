@@ -253,6 +253,7 @@ public final class LinkManager: Sendable {
             let session = try await store.markPaired(
                 organization: key.organization, id: key.session, identity: identity, credentials: StoredDevice.encode(device)
             )
+            await events.publish("session.status", organization: key.organization, session: key.session, data: ["status": .string(session.status.rawValue)])
             await events.publish("auth.paired", organization: key.organization, session: key.session, data: session.identityJSON ?? .null)
             logger.info("Session paired", metadata: ["walink.session": "\(key)"])
         } catch {
