@@ -177,7 +177,12 @@ let package = Package(
                 "AMQP",
                 "CRabbitMQ",
                 "Gateway",
+                "Store",
+                "Auth",
+                "WhatsAppLink",
                 "WhatsAppProtocol",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

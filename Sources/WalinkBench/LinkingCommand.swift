@@ -1,0 +1,43 @@
+import AMQP
+import ArgumentParser
+import Foundation
+
+struct LinkingCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "linking",
+        abstract: "Pairing through the worker against `walink sim`: QR and pairing-code latency, memory per pairing session.",
+        discussion: """
+            Needs a RabbitMQ broker (scripts/bench starts one) and the walink program built next to walink-bench \
+            (scripts/bench builds both in release mode). The simulator runs as its own process so that only the \
+            worker's memory is measured.
+            """
+    )
+
+    @Option(help: "The broker (default: $WALINK_AMQP_URL, else amqp://guest:guest@127.0.0.1:5696/).")
+    var amqpURL: String?
+
+    @Option(help: "Sessions waiting for a scan at once for the memory measurement.")
+    var sessions = 1000
+
+    @Option(help: "session.qr samples.")
+    var qrSamples = 40
+
+    @Option(help: "session.pairing-code samples.")
+    var codeSamples = 20
+
+    func run() async throws {
+        let url = amqpURL ?? ProcessInfo.processInfo.environment["WALINK_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5696/"
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("walink").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw BenchmarkError(message: "build walink next to walink-bench first (swift build -c release)")
+        }
+        var options = LinkingBenchmark.Options(amqp: try AMQPConfiguration(url: url), walinkBinary: binary)
+        options.memorySessions = sessions
+        options.qrSamples = qrSamples
+        options.codeSamples = codeSamples
+        print("linking benchmark against walink sim; \(ProcessInfo.processInfo.activeProcessorCount) CPUs")
+        let report = try await LinkingBenchmark.run(options)
+        LinkingBenchmark.print(report)
+    }
+}
