@@ -1,0 +1,191 @@
+import AMQP
+import Foundation
+import Gateway
+import Logging
+
+/// `worker.ping` through the real walink worker against a raw rabbitmq-c echo responder, in one run,
+/// on one broker, with one requester: sequential round-trip latency and pipelined throughput.
+///
+/// The worker runs in this process (``WorkerService``, on broker names of its own, so a real
+/// deployment on the same broker is not disturbed); the echo responder consumes a quorum queue
+/// declared like `walink.commands`, with the same prefetch. Rounds alternate the order of the two
+/// (A/B, B/A, ...) so that machine noise hits both alike, and each figure is the median over rounds.
+enum AMQPBenchmark {
+    struct Options: Sendable {
+        var rounds = 5
+        /// Sequential calls per responder and round.
+        var latencyCalls = 1_000
+        /// Calls per responder before measuring (sequential, then one pipelined burst).
+        var warmupCalls = 500
+        /// Pipelined calls per responder and round.
+        var throughputCalls = 20_000
+        var inFlight = 200
+        /// The consumers' prefetch; the worker's default concurrency.
+        var prefetch: UInt16 = 64
+    }
+
+    /// What one responder did in one round.
+    struct RoundResult: Sendable {
+        var p50: Double
+        var p99: Double
+        var throughput: Double
+    }
+
+    struct Report: Sendable {
+        var options: Options
+        var worker: [RoundResult]
+        var raw: [RoundResult]
+    }
+
+    static func run(configuration: AMQPConfiguration, options: Options) async throws -> Report {
+        let names = WalinkNames(prefix: "bench.\(String(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF, radix: 16)).")
+        let echoQueue = names.prefix + "bench.echo"
+
+        // The walink worker, as `walink worker` runs it, but in this process and quiet (info logs
+        // one line per command).
+        var logger = Logger(label: "walink.bench-worker")
+        logger.logLevel = .warning
+        let worker = WorkerService(
+            configuration: WorkerConfiguration(amqp: configuration, workerID: "bench-worker", concurrency: options.prefetch, names: names),
+            logger: logger
+        )
+        let workerTask = Task { try await worker.run() }
+        defer { workerTask.cancel() }
+        let connectDeadline = ContinuousClock.now.advanced(by: .seconds(30))
+        while !worker.amqp.isConnected {
+            guard ContinuousClock.now < connectDeadline else {
+                throw BenchmarkError("the worker did not connect to \(configuration.redactedURL) within 30 s")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+
+        let echo = try await RawEchoResponder.start(
+            configuration: configuration,
+            queue: echoQueue,
+            arguments: [
+                ("x-delivery-limit", .int32(Int32(WalinkTopology.defaultDeliveryLimit))),
+                ("x-dead-letter-exchange", .string(names.deadExchange)),
+            ],
+            prefetch: options.prefetch
+        )
+
+        let workerTarget = Requester.Target(queue: names.commandsQueue, command: "worker.ping")
+        let rawTarget = Requester.Target(queue: echoQueue, command: "worker.ping")
+        let measured: Result<Report, BenchmarkError> = await onThread(named: "walink-bench-requester") {
+            do throws(BenchmarkError) {
+                let requester = try Requester(configuration: configuration)
+                defer { requester.close() }
+                for target in [workerTarget, rawTarget] {
+                    _ = try requester.latencies(target, calls: options.warmupCalls)
+                    _ = try requester.throughput(target, calls: max(options.inFlight * 5, 1_000), inFlight: options.inFlight)
+                }
+                var worker: [RoundResult] = []
+                var raw: [RoundResult] = []
+                for round in 0..<options.rounds {
+                    // A/B then B/A, so neither always goes first.
+                    let order = round % 2 == 0 ? [true, false] : [false, true]
+                    var latency: [Bool: [Double]] = [:]
+                    var throughput: [Bool: Double] = [:]
+                    for isWorker in order {
+                        latency[isWorker] = try requester.latencies(isWorker ? workerTarget : rawTarget, calls: options.latencyCalls)
+                    }
+                    for isWorker in order.reversed() {
+                        throughput[isWorker] = try requester.throughput(
+                            isWorker ? workerTarget : rawTarget, calls: options.throughputCalls, inFlight: options.inFlight
+                        )
+                    }
+                    for isWorker in [true, false] {
+                        let samples = latency[isWorker]!.sorted()
+                        let result = RoundResult(
+                            p50: percentile(samples, 0.50), p99: percentile(samples, 0.99), throughput: throughput[isWorker]!
+                        )
+                        if isWorker { worker.append(result) } else { raw.append(result) }
+                    }
+                    let w = worker.last!, r = raw.last!
+                    Swift.print(
+                        "  round \(round + 1)/\(options.rounds)  worker: p50 \(micro(w.p50)), p99 \(micro(w.p99)), \(rate(w.throughput))"
+                            + "  |  raw echo: p50 \(micro(r.p50)), p99 \(micro(r.p99)), \(rate(r.throughput))"
+                    )
+                }
+                return .success(Report(options: options, worker: worker, raw: raw))
+            } catch {
+                return .failure(error)
+            }
+        }
+
+        if let error = await echo.stop() { Swift.print("raw echo responder ended with: \(error)") }
+        workerTask.cancel()
+        _ = try? await workerTask.value
+        // Leave nothing behind on the broker (quorum queues are each a process of their own).
+        _ = await onThread(named: "walink-bench-cleanup") { () -> Bool in
+            guard let connection = try? RawConnection(configuration: configuration, name: "walink-bench cleanup") else { return false }
+            defer { connection.close() }
+            for queue in [echoQueue, names.commandsQueue, names.deadQueue] { try? connection.deleteQueue(queue) }
+            for exchange in [names.commandsExchange, names.unroutedCommandsExchange, names.eventsExchange, names.resultsExchange, names.deadExchange] {
+                try? connection.deleteExchange(exchange)
+            }
+            return true
+        }
+        return try measured.get()
+    }
+
+    // MARK: - Printing
+
+    static func print(_ report: Report, configuration: AMQPConfiguration) {
+        let options = report.options
+        let worker = summary(report.worker), raw = summary(report.raw)
+        let latencyRatio = worker.p50 / raw.p50
+        let throughputRatio = worker.throughput / raw.throughput
+        Swift.print("""
+
+        worker.ping round trip: walink worker vs raw rabbitmq-c echo (\(configuration.host):\(configuration.port))
+          quorum queues, Direct Reply-to, prefetch \(options.prefetch), \(options.rounds) alternating rounds, medians over rounds
+          latency: \(options.latencyCalls) sequential calls per round; throughput: \(options.throughputCalls) calls per round, \(options.inFlight) in flight
+
+                               p50         p99      throughput
+        """)
+        for (name, value) in [("walink worker", worker), ("raw rabbitmq-c echo", raw)] {
+            Swift.print(pad(name, 22) + pad(micro(value.p50), 10, left: true) + pad(micro(value.p99), 12, left: true) + pad(rate(value.throughput), 16, left: true))
+        }
+        Swift.print("")
+        Swift.print("worker/raw p50 latency   \(String(format: "%.2f", latencyRatio))  (target <= 1.2)  \(latencyRatio <= 1.2 ? "met" : "MISSED")")
+        Swift.print("worker/raw throughput    \(String(format: "%.2f", throughputRatio))  (target >= 0.8)  \(throughputRatio >= 0.8 ? "met" : "MISSED")")
+    }
+
+    private static func summary(_ rounds: [RoundResult]) -> RoundResult {
+        RoundResult(p50: median(rounds.map(\.p50)), p99: median(rounds.map(\.p99)), throughput: median(rounds.map(\.throughput)))
+    }
+
+    static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+        guard !sorted.isEmpty else { return .nan }
+        let index = min(sorted.count - 1, max(0, Int((Double(sorted.count) * fraction).rounded(.up)) - 1))
+        return sorted[index]
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
+    private static func micro(_ seconds: Double) -> String { String(format: "%.0f µs", seconds * 1e6) }
+    private static func rate(_ perSecond: Double) -> String { String(format: "%.0f calls/s", perSecond) }
+
+    private static func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+        let count = text.count
+        guard count < width else { return text }
+        let spaces = String(repeating: " ", count: width - count)
+        return left ? spaces + text : text + spaces
+    }
+}
+
+/// Runs blocking work on a thread of its own, off the cooperative pool (which has only as many
+/// threads as cores, and which the in-process worker needs).
+func onThread<T: Sendable>(named name: String, _ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: body()) }
+        thread.name = name
+        thread.start()
+    }
+}

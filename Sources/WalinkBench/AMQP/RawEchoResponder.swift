@@ -1,0 +1,125 @@
+import AMQP
+import CRabbitMQ
+import Foundation
+import Synchronization
+
+/// The baseline: the least a responder on rabbitmq-c can do. One plain thread calls the C library
+/// directly: consume with manual acks and a prefetch, publish the request's body back to its
+/// `reply_to` with the same `correlation_id` (and a `status` header, as the worker sends), ack.
+/// No Swift concurrency, no outbox, no publisher confirms, no copies.
+final class RawEchoResponder: Sendable {
+    let queue: String
+    private let stopRequested = Atomic<Bool>(false)
+    private let finished: Mutex<(done: Bool, error: BenchmarkError?, waiter: CheckedContinuation<BenchmarkError?, Never>?)> =
+        Mutex((false, nil, nil))
+
+    private init(queue: String) {
+        self.queue = queue
+    }
+
+    /// Declares `queue` (a quorum queue with `arguments`), starts consuming it and returns once the
+    /// consumer is in place.
+    static func start(
+        configuration: AMQPConfiguration,
+        queue: String,
+        arguments: [(String, AMQPFieldValue)],
+        prefetch: UInt16
+    ) async throws -> RawEchoResponder {
+        let responder = RawEchoResponder(queue: queue)
+        let arguments = arguments.map { ArgumentBox(key: $0.0, value: $0.1) }
+        try await withCheckedThrowingContinuation { (ready: CheckedContinuation<Void, any Error>) in
+            let thread = Thread {
+                let connection: RawConnection
+                do {
+                    connection = try RawConnection(configuration: configuration, name: "walink-bench raw echo")
+                    try connection.declareQuorumQueue(queue, arguments: arguments.map { ($0.key, $0.value) })
+                    try connection.qos(prefetch: prefetch)
+                    try connection.consume(queue: queue, noAck: false)
+                } catch {
+                    responder.finish(error)
+                    ready.resume(throwing: error)
+                    return
+                }
+                ready.resume()
+                do {
+                    try responder.serve(connection)
+                    connection.close()
+                    responder.finish(nil)
+                } catch {
+                    responder.finish(error)
+                }
+            }
+            thread.name = "walink-bench-raw-echo"
+            thread.start()
+        }
+        return responder
+    }
+
+    /// Stops the thread and closes its connection; returns the error that ended it early, if any.
+    @discardableResult
+    func stop() async -> BenchmarkError? {
+        stopRequested.store(true, ordering: .relaxed)
+        return await withCheckedContinuation { (continuation: CheckedContinuation<BenchmarkError?, Never>) in
+            let outcome = finished.withLock { state -> BenchmarkError?? in
+                if state.done { return .some(state.error) }
+                state.waiter = continuation
+                return .none
+            }
+            if let outcome { continuation.resume(returning: outcome) }
+        }
+    }
+
+    private func finish(_ error: (any Error)?) {
+        let benchmarkError = error.map { ($0 as? BenchmarkError) ?? BenchmarkError("\($0)") }
+        let waiter = finished.withLock { state in
+            state.done = true
+            state.error = benchmarkError
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: benchmarkError)
+    }
+
+    private func serve(_ connection: RawConnection) throws(BenchmarkError) {
+        let contentType = strdup("application/json")!
+        let statusKey = strdup("status")!
+        defer {
+            free(contentType)
+            free(statusKey)
+        }
+        var statusHeader = amqp_table_entry_t()
+        statusHeader.key = amqp_cstring_bytes(statusKey)
+        statusHeader.value.kind = UInt8(AMQP_FIELD_KIND_I32.rawValue)
+        statusHeader.value.value.i32 = 200
+        let correlationFlags = UInt32(AMQP_BASIC_CORRELATION_ID_FLAG)
+        let replyToFlag = UInt32(AMQP_BASIC_REPLY_TO_FLAG)
+
+        try withUnsafeMutablePointer(to: &statusHeader) { (header) throws(BenchmarkError) in
+            // Wake up every 100 ms to notice stop().
+            while !stopRequested.load(ordering: .relaxed) {
+                guard let delivery = try connection.nextDelivery(timeout: timeval(tv_sec: 0, tv_usec: 100_000)) else { continue }
+                let request = delivery.properties
+                if request._flags & replyToFlag != 0 {
+                    var reply = amqp_basic_properties_t()
+                    reply._flags = UInt32(AMQP_BASIC_CONTENT_TYPE_FLAG) | UInt32(AMQP_BASIC_HEADERS_FLAG) | UInt32(AMQP_BASIC_DELIVERY_MODE_FLAG)
+                    reply.content_type = amqp_cstring_bytes(contentType)
+                    reply.headers = amqp_table_t(num_entries: 1, entries: header)
+                    reply.delivery_mode = 1
+                    if request._flags & correlationFlags != 0 {
+                        reply._flags |= correlationFlags
+                        reply.correlation_id = request.correlation_id
+                    }
+                    try connection.publish(exchange: amqp_bytes_t(len: 0, bytes: nil), routingKey: request.reply_to, properties: &reply, body: delivery.body)
+                }
+                try connection.ack(delivery.deliveryTag)
+                connection.releaseBuffers()
+            }
+        }
+    }
+}
+
+/// A queue argument, carried into the responder's thread.
+private struct ArgumentBox: Sendable {
+    var key: String
+    var value: AMQPFieldValue
+}
