@@ -26,7 +26,7 @@ struct AMQPCommand: AsyncParsableCommand {
     @Option(help: "The broker (default: $WALINK_AMQP_URL, else amqp://guest:guest@127.0.0.1:5696/).")
     var amqpURL: String?
 
-    @Option(help: "Rounds; the worker and the raw echo alternate within each, and the medians are reported.")
+    @Option(help: "Rounds; the worker and the raw echo take turns within each, and the medians over rounds are reported.")
     var rounds = 5
 
     @Option(help: "Sequential calls per responder and round, for latency.")
@@ -41,11 +41,14 @@ struct AMQPCommand: AsyncParsableCommand {
     @Option(help: "Calls in flight for throughput.")
     var inFlight = 200
 
+    @Option(help: "Alternating bursts per responder and round that the throughput calls are split into.")
+    var bursts = 10
+
     @Option(help: "Consumer prefetch of both responders (the worker's concurrency).")
     var prefetch: UInt16 = 64
 
     func validate() throws {
-        guard rounds > 0, latencyCalls > 0, throughputCalls > 0, inFlight > 0, prefetch > 0, warmupCalls >= 0 else {
+        guard rounds > 0, latencyCalls > 0, throughputCalls > 0, inFlight > 0, bursts > 0, prefetch > 0, warmupCalls >= 0 else {
             throw ValidationError("counts must be positive")
         }
     }
@@ -55,7 +58,7 @@ struct AMQPCommand: AsyncParsableCommand {
         let configuration = try AMQPConfiguration(url: url)
         let options = AMQPBenchmark.Options(
             rounds: rounds, latencyCalls: latencyCalls, warmupCalls: warmupCalls,
-            throughputCalls: throughputCalls, inFlight: inFlight, prefetch: prefetch
+            throughputCalls: throughputCalls, inFlight: inFlight, burstsPerRound: bursts, prefetch: prefetch
         )
         print("amqp benchmark on \(configuration.redactedURL); \(MachineInfo.summary)")
         let report = try await AMQPBenchmark.run(configuration: configuration, options: options)

@@ -8,8 +8,9 @@ import Logging
 ///
 /// The worker runs in this process (``WorkerService``, on broker names of its own, so a real
 /// deployment on the same broker is not disturbed); the echo responder consumes a quorum queue
-/// declared like `walink.commands`, with the same prefetch. Rounds alternate the order of the two
-/// (A/B, B/A, ...) so that machine noise hits both alike, and each figure is the median over rounds.
+/// declared like `walink.commands`, with the same prefetch. Within each round the two take turns —
+/// call by call for latency, in short bursts for throughput, alternating which goes first — so that
+/// machine noise (other builds on the same cores) hits both alike; each figure is the median over rounds.
 enum AMQPBenchmark {
     struct Options: Sendable {
         var rounds = 5
@@ -20,6 +21,8 @@ enum AMQPBenchmark {
         /// Pipelined calls per responder and round.
         var throughputCalls = 20_000
         var inFlight = 200
+        /// Throughput runs in this many alternating bursts per responder and round.
+        var burstsPerRound = 10
         /// The consumers' prefetch; the worker's default concurrency.
         var prefetch: UInt16 = 64
     }
@@ -29,6 +32,8 @@ enum AMQPBenchmark {
         var p50: Double
         var p99: Double
         var throughput: Double
+        /// CPU seconds the responder spent per call during the throughput runs.
+        var cpuPerCall: Double
     }
 
     struct Report: Sendable {
@@ -81,30 +86,24 @@ enum AMQPBenchmark {
                 }
                 var worker: [RoundResult] = []
                 var raw: [RoundResult] = []
-                for round in 0..<options.rounds {
-                    // A/B then B/A, so neither always goes first.
-                    let order = round % 2 == 0 ? [true, false] : [false, true]
-                    var latency: [Bool: [Double]] = [:]
-                    var throughput: [Bool: Double] = [:]
-                    for isWorker in order {
-                        latency[isWorker] = try requester.latencies(isWorker ? workerTarget : rawTarget, calls: options.latencyCalls)
-                    }
-                    for isWorker in order.reversed() {
-                        throughput[isWorker] = try requester.throughput(
-                            isWorker ? workerTarget : rawTarget, calls: options.throughputCalls, inFlight: options.inFlight
-                        )
-                    }
-                    for isWorker in [true, false] {
-                        let samples = latency[isWorker]!.sorted()
-                        let result = RoundResult(
-                            p50: percentile(samples, 0.50), p99: percentile(samples, 0.99), throughput: throughput[isWorker]!
-                        )
-                        if isWorker { worker.append(result) } else { raw.append(result) }
-                    }
+                for _ in 0..<options.rounds {
+                    let latency = try requester.interleavedLatencies(workerTarget, rawTarget, callsEach: options.latencyCalls)
+                    let throughput = try requester.interleavedThroughput(
+                        workerTarget, rawTarget, callsEach: options.throughputCalls, bursts: options.burstsPerRound, inFlight: options.inFlight
+                    )
+                    let workerSamples = latency.a.sorted(), rawSamples = latency.b.sorted()
+                    worker.append(RoundResult(
+                        p50: percentile(workerSamples, 0.50), p99: percentile(workerSamples, 0.99),
+                        throughput: throughput.a.callsPerSecond, cpuPerCall: throughput.a.responderCPUPerCall
+                    ))
+                    raw.append(RoundResult(
+                        p50: percentile(rawSamples, 0.50), p99: percentile(rawSamples, 0.99),
+                        throughput: throughput.b.callsPerSecond, cpuPerCall: throughput.b.responderCPUPerCall
+                    ))
                     let w = worker.last!, r = raw.last!
                     Swift.print(
-                        "  round \(round + 1)/\(options.rounds)  worker: p50 \(micro(w.p50)), p99 \(micro(w.p99)), \(rate(w.throughput))"
-                            + "  |  raw echo: p50 \(micro(r.p50)), p99 \(micro(r.p99)), \(rate(r.throughput))"
+                        "  round \(worker.count)/\(options.rounds)  worker: p50 \(micro(w.p50)), p99 \(micro(w.p99)), \(rate(w.throughput)), \(micro(w.cpuPerCall)) CPU/call"
+                            + "  |  raw echo: p50 \(micro(r.p50)), p99 \(micro(r.p99)), \(rate(r.throughput)), \(micro(r.cpuPerCall)) CPU/call"
                     )
                 }
                 return .success(Report(options: options, worker: worker, raw: raw))
@@ -139,13 +138,18 @@ enum AMQPBenchmark {
         Swift.print("""
 
         worker.ping round trip: walink worker vs raw rabbitmq-c echo (\(configuration.host):\(configuration.port))
-          quorum queues, Direct Reply-to, prefetch \(options.prefetch), \(options.rounds) alternating rounds, medians over rounds
-          latency: \(options.latencyCalls) sequential calls per round; throughput: \(options.throughputCalls) calls per round, \(options.inFlight) in flight
+          quorum queues, Direct Reply-to, prefetch \(options.prefetch); medians over \(options.rounds) rounds
+          latency: \(options.latencyCalls) sequential calls each per round, interleaved call by call
+          throughput: \(options.throughputCalls) calls each per round, \(options.inFlight) in flight, in \(options.burstsPerRound) alternating bursts
+          CPU/call: this process's CPU time outside the requester during the throughput runs, per call (broker not included)
 
-                               p50         p99      throughput
+                               p50         p99      throughput   CPU/call
         """)
         for (name, value) in [("walink worker", worker), ("raw rabbitmq-c echo", raw)] {
-            Swift.print(pad(name, 22) + pad(micro(value.p50), 10, left: true) + pad(micro(value.p99), 12, left: true) + pad(rate(value.throughput), 16, left: true))
+            Swift.print(
+                pad(name, 22) + pad(micro(value.p50), 10, left: true) + pad(micro(value.p99), 12, left: true)
+                    + pad(rate(value.throughput), 16, left: true) + pad(micro(value.cpuPerCall), 11, left: true)
+            )
         }
         Swift.print("")
         Swift.print("worker/raw p50 latency   \(String(format: "%.2f", latencyRatio))  (target <= 1.2)  \(latencyRatio <= 1.2 ? "met" : "MISSED")")
@@ -153,7 +157,10 @@ enum AMQPBenchmark {
     }
 
     private static func summary(_ rounds: [RoundResult]) -> RoundResult {
-        RoundResult(p50: median(rounds.map(\.p50)), p99: median(rounds.map(\.p99)), throughput: median(rounds.map(\.throughput)))
+        RoundResult(
+            p50: median(rounds.map(\.p50)), p99: median(rounds.map(\.p99)),
+            throughput: median(rounds.map(\.throughput)), cpuPerCall: median(rounds.map(\.cpuPerCall))
+        )
     }
 
     static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {

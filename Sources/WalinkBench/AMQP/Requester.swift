@@ -37,20 +37,84 @@ final class Requester {
     func latencies(_ target: Target, calls: Int) throws(BenchmarkError) -> [Double] {
         var samples: [Double] = []
         samples.reserveCapacity(calls)
-        let clock = ContinuousClock()
-        for _ in 0..<calls {
-            let started = clock.now
-            let id = try send(target)
-            try awaitReply(id)
-            let elapsed = started.duration(to: clock.now)
-            samples.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-        }
+        for _ in 0..<calls { samples.append(try roundTrip(target)) }
         return samples
+    }
+
+    /// Sequential calls to two targets, interleaved call by call (A B, B A, A B, ...) so that
+    /// whatever else the machine does hits both alike: the round-trip times of each, in seconds.
+    func interleavedLatencies(_ a: Target, _ b: Target, callsEach: Int) throws(BenchmarkError) -> (a: [Double], b: [Double]) {
+        var samplesA: [Double] = [], samplesB: [Double] = []
+        samplesA.reserveCapacity(callsEach)
+        samplesB.reserveCapacity(callsEach)
+        for index in 0..<callsEach {
+            if index % 2 == 0 {
+                samplesA.append(try roundTrip(a))
+                samplesB.append(try roundTrip(b))
+            } else {
+                samplesB.append(try roundTrip(b))
+                samplesA.append(try roundTrip(a))
+            }
+        }
+        return (samplesA, samplesB)
+    }
+
+    private func roundTrip(_ target: Target) throws(BenchmarkError) -> Double {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let id = try send(target)
+        try awaitReply(id)
+        let elapsed = started.duration(to: clock.now)
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
     /// Pipelined calls, `inFlight` at a time: completed calls per second.
     func throughput(_ target: Target, calls: Int, inFlight: Int) throws(BenchmarkError) -> Double {
+        Double(calls) / (try pipelined(target, calls: calls, inFlight: inFlight).seconds)
+    }
+
+    /// What pipelined calls to one target achieved.
+    struct Throughput: Sendable {
+        /// Completed calls per second.
+        var callsPerSecond: Double
+        /// CPU time this process spent per call outside the requester's thread, in seconds: the
+        /// in-process responder's cost (the broker's is not included).
+        var responderCPUPerCall: Double
+    }
+
+    /// Pipelined calls to two targets in alternating bursts (A B, B A, ...), so that machine noise
+    /// hits both alike: the calls per second of each over all its bursts.
+    func interleavedThroughput(
+        _ a: Target, _ b: Target, callsEach: Int, bursts: Int, inFlight: Int
+    ) throws(BenchmarkError) -> (a: Throughput, b: Throughput) {
+        var totalA = (seconds: 0.0, cpu: 0.0), totalB = (seconds: 0.0, cpu: 0.0)
+        let perBurst = max(1, callsEach / bursts)
+        func burst(_ target: Target, into total: inout (seconds: Double, cpu: Double)) throws(BenchmarkError) {
+            let result = try pipelined(target, calls: perBurst, inFlight: inFlight)
+            total.seconds += result.seconds
+            total.cpu += result.responderCPU
+        }
+        for index in 0..<bursts {
+            if index % 2 == 0 {
+                try burst(a, into: &totalA)
+                try burst(b, into: &totalB)
+            } else {
+                try burst(b, into: &totalB)
+                try burst(a, into: &totalA)
+            }
+        }
+        let calls = Double(perBurst * bursts)
+        return (
+            Throughput(callsPerSecond: calls / totalA.seconds, responderCPUPerCall: totalA.cpu / calls),
+            Throughput(callsPerSecond: calls / totalB.seconds, responderCPUPerCall: totalB.cpu / calls)
+        )
+    }
+
+    /// Runs `calls` calls with `inFlight` outstanding: the seconds from the first publish to the
+    /// last reply, and the CPU time the rest of this process used meanwhile.
+    private func pipelined(_ target: Target, calls: Int, inFlight: Int) throws(BenchmarkError) -> (seconds: Double, responderCPU: Double) {
         let clock = ContinuousClock()
+        let processCPU = Self.cpuTime(CLOCK_PROCESS_CPUTIME_ID), threadCPU = Self.cpuTime(CLOCK_THREAD_CPUTIME_ID)
         let started = clock.now
         var sent = 0
         var received = 0
@@ -59,11 +123,10 @@ final class Requester {
             sent += 1
         }
         while received < calls {
-            guard let reply = try connection.nextDelivery(timeout: replyTimeout) else {
+            guard try connection.nextDelivery(timeout: replyTimeout) != nil else {
                 throw BenchmarkError("no reply within \(replyTimeout.tv_sec) s (\(received) of \(calls) answered)")
             }
             connection.releaseBuffers()
-            _ = reply
             received += 1
             if sent < calls {
                 _ = try send(target)
@@ -71,7 +134,14 @@ final class Requester {
             }
         }
         let elapsed = started.duration(to: clock.now)
-        return Double(calls) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        let others = (Self.cpuTime(CLOCK_PROCESS_CPUTIME_ID) - processCPU) - (Self.cpuTime(CLOCK_THREAD_CPUTIME_ID) - threadCPU)
+        return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, max(0, others))
+    }
+
+    private static func cpuTime(_ clock: clockid_t) -> Double {
+        var time = timespec()
+        clock_gettime(clock, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
     // MARK: - One call
