@@ -196,6 +196,9 @@ public final class AMQPClient: Sendable {
 
     struct SharedState {
         var outbox: [Command] = []
+        /// A wake-up byte is in the pipe and the thread has not taken the outbox since: further
+        /// commands need no byte of their own (one wake-up per batch, not per command).
+        var wakeupPending = false
         var hasRun = false
         var isFinished = false
         var isConnected = false
@@ -206,19 +209,40 @@ public final class AMQPClient: Sendable {
 
     /// Queues a command for the connection thread; false once the client has finished.
     func enqueue(_ command: Command) -> Bool {
-        let accepted = shared.withLock { state -> Bool in
-            guard !state.isFinished else { return false }
+        let (accepted, signal) = shared.withLock { state -> (Bool, Bool) in
+            guard !state.isFinished else { return (false, false) }
             state.outbox.append(command)
-            return true
+            guard !state.wakeupPending else { return (true, false) }
+            state.wakeupPending = true
+            return (true, true)
         }
-        if accepted { wakeup.signal() }
+        if signal { wakeup.signal() }
         return accepted
     }
 
     func takeCommands() -> [Command] {
+        var commands: [Command] = []
+        takeCommands(into: &commands)
+        return commands
+    }
+
+    /// Moves the outbox into `buffer` (which must be empty) by swapping storage, so that a thread
+    /// reusing its buffer allocates nothing. Clears the pending wake-up: a command queued after
+    /// this signals again.
+    func takeCommands(into buffer: inout [Command]) {
+        precondition(buffer.isEmpty)
         shared.withLock { state in
-            defer { state.outbox.removeAll(keepingCapacity: true) }
-            return state.outbox
+            state.wakeupPending = false
+            swap(&buffer, &state.outbox)
+        }
+    }
+
+    /// Puts commands the thread took but could not handle (its connection broke midway) back in
+    /// front of the outbox, in order, for the next connection or for shutdown to deal with.
+    func returnCommands(_ commands: ArraySlice<Command>) {
+        guard !commands.isEmpty else { return }
+        shared.withLock { state in
+            state.outbox.insert(contentsOf: commands, at: 0)
         }
     }
 

@@ -237,12 +237,41 @@ final class ConnectionDriver {
     private func serve() throws(AMQPError) -> ServeExit {
         guard let state = connection else { throw AMQPError(.connectionLost) }
         let socket = amqp_get_sockfd(state)
+        var commands: [AMQPClient.Command] = []
+        var descriptors = (
+            pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: client.wakeup.readDescriptor, events: Int16(POLLIN), revents: 0)
+        )
+        var nextDeadlineCheck = ContinuousClock.now
         while true {
-            for command in client.takeCommands() {
-                if let exit = try handle(command, on: state) { return exit }
+            client.takeCommands(into: &commands)
+            var handled = 0
+            do {
+                while handled < commands.count {
+                    let command = commands[handled]
+                    handled += 1
+                    if let exit = try handle(command, on: state) {
+                        client.returnCommands(commands[handled...])
+                        commands.removeAll(keepingCapacity: true)
+                        return exit
+                    }
+                }
+            } catch {
+                // The connection broke midway: the rest of the batch waits for the next connection
+                // (publishes are sent again, acks of this connection are dropped, and so on).
+                client.returnCommands(commands[handled...])
+                commands.removeAll(keepingCapacity: true)
+                throw error
             }
+            commands.removeAll(keepingCapacity: true)
             try sendUnsent(on: state)
-            expireDeadlines()
+            // Deadlines are seconds long; checking them a few times a second is plenty, and keeps
+            // a walk over every outstanding publish off the per-message path.
+            let now = ContinuousClock.now
+            if now >= nextDeadlineCheck {
+                expireDeadlines()
+                nextDeadlineCheck = now.advanced(by: .milliseconds(50))
+            }
             if client.isAbortRequested { return .closed }
             if !closeWaiters.isEmpty, unsent.isEmpty, confirms.count == 0 {
                 closeGracefully(state)
@@ -253,13 +282,14 @@ final class ConnectionDriver {
             amqp_maybe_release_buffers(state)
 
             if amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0 { continue }
-            var descriptors = [
-                pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: client.wakeup.readDescriptor, events: Int16(POLLIN), revents: 0),
-            ]
+            descriptors.0.revents = 0
+            descriptors.1.revents = 0
             // Wake at least every 200 ms: heartbeats are only serviced inside library calls, and
             // publish deadlines need checking.
-            if poll(&descriptors, 2, 200) > 0, descriptors[1].revents != 0 {
+            let ready = withUnsafeMutableBytes(of: &descriptors) { raw in
+                poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, 200)
+            }
+            if ready > 0, descriptors.1.revents != 0 {
                 client.wakeup.drain()
             }
         }
