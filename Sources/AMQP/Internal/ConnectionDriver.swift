@@ -35,6 +35,10 @@ final class ConnectionDriver {
     private var unsent: [AMQPClient.PublishRequest] = []
     private var consumerTags: [String: AMQPConsumerSpec] = [:]
     private var consumersStopped = false
+    /// Delivery tags of this connection that still need an ack or reject, ascending.
+    private var unsettled: [UInt64] = []
+    /// Tags acked by the commands of the current batch; sent together once the batch is handled.
+    private var batchAcks: [UInt64] = []
     private var blocked = false
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
 
@@ -178,6 +182,8 @@ final class ConnectionDriver {
 
         try declare(client.topology, on: state)
         generation += 1
+        unsettled.removeAll()
+        batchAcks.removeAll()
         consumerTags.removeAll()
         if !consumersStopped {
             for spec in client.consumers { try startConsumer(spec, on: state) }
@@ -264,6 +270,7 @@ final class ConnectionDriver {
                 throw error
             }
             commands.removeAll(keepingCapacity: true)
+            try sendAcks(on: state)
             try sendUnsent(on: state)
             // Deadlines are seconds long; checking them a few times a second is plenty, and keeps
             // a walk over every outstanding publish off the per-message path.
@@ -301,12 +308,12 @@ final class ConnectionDriver {
             unsent.append(request)
         case .ack(let commandGeneration, let tag):
             guard commandGeneration == generation else { return nil }
-            let status = amqp_basic_ack(state, Self.channel, tag, 0)
-            guard status == AMQP_STATUS_OK.rawValue else { throw AMQPError(.connectionLost, Self.statusText(status)) }
+            batchAcks.append(tag)  // sent by sendAcks() once the batch is handled
         case .reject(let commandGeneration, let tag, let requeue):
             guard commandGeneration == generation else { return nil }
             let status = amqp_basic_reject(state, Self.channel, tag, requeue ? 1 : 0)
             guard status == AMQP_STATUS_OK.rawValue else { throw AMQPError(.connectionLost, Self.statusText(status)) }
+            removeUnsettled(tag)
         case .declareQueue(let queue, let continuation):
             do {
                 continuation.resume(returning: .success(try declareQueue(queue, on: state)))
@@ -334,6 +341,35 @@ final class ConnectionDriver {
             closeWaiters.append(continuation)
         }
         return nil
+    }
+
+    /// Sends the acks of the batch just handled. When they cover the oldest unsettled deliveries
+    /// without a gap, one `basic.ack` with `multiple` settles all of those (one frame instead of
+    /// many, for us and for the broker); the others are acked one by one. Only acks the callers
+    /// asked for are ever sent: `multiple` never reaches a delivery that is not in the batch.
+    private func sendAcks(on state: amqp_connection_state_t) throws(AMQPError) {
+        guard !batchAcks.isEmpty else { return }
+        defer { batchAcks.removeAll(keepingCapacity: true) }
+        batchAcks.sort()
+        var covered = 0
+        while covered < unsettled.count, covered < batchAcks.count, unsettled[covered] == batchAcks[covered] {
+            covered += 1
+        }
+        if covered > 0 {
+            let status = amqp_basic_ack(state, Self.channel, unsettled[covered - 1], covered > 1 ? 1 : 0)
+            guard status == AMQP_STATUS_OK.rawValue else { throw AMQPError(.connectionLost, Self.statusText(status)) }
+            unsettled.removeSubrange(..<covered)
+        }
+        for tag in batchAcks[covered...] {
+            let status = amqp_basic_ack(state, Self.channel, tag, 0)
+            guard status == AMQP_STATUS_OK.rawValue else { throw AMQPError(.connectionLost, Self.statusText(status)) }
+            removeUnsettled(tag)
+        }
+    }
+
+    private func removeUnsettled(_ tag: UInt64) {
+        let index = unsettled.partitioningIndex { $0 >= tag }
+        if index < unsettled.count, unsettled[index] == tag { unsettled.remove(at: index) }
     }
 
     private func probeQueue(_ name: String, on state: amqp_connection_state_t) throws(AMQPError) -> Bool {
@@ -516,6 +552,7 @@ final class ConnectionDriver {
         switch message.start {
         case .deliver(let consumerTag, let deliveryTag, let redelivered, let exchange, let routingKey):
             let spec = consumerTags[consumerTag]
+            if !(spec?.noAck ?? false) { unsettled.append(deliveryTag) }
             client.deliveryContinuation.yield(AMQPDelivery(
                 queue: spec?.queue ?? "",
                 deliveryTag: deliveryTag,
@@ -552,6 +589,8 @@ final class ConnectionDriver {
             connection = nil
         }
         unsent = confirms.drain().map(\.request) + unsent
+        unsettled.removeAll()
+        batchAcks.removeAll()
         assembler.reset()
         consumerTags.removeAll()
         blocked = false
