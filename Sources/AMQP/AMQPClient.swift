@@ -103,6 +103,14 @@ public final class AMQPClient: Sendable {
         }
     }
 
+    /// Ends ``deliveries`` for its reader: an iteration waiting for the next delivery gets the ones
+    /// already buffered and then nil, instead of waiting. The connection itself carries on (acks,
+    /// publishes, ``stopConsuming()``); later deliveries are not handed out, and the broker
+    /// requeues them when the connection closes.
+    public func finishDeliveries() {
+        deliveryContinuation.finish()
+    }
+
     /// Sends everything queued so far (acks, publishes), waits for outstanding confirms, closes the
     /// connection and ends ``run()``.
     public func shutdown() async {

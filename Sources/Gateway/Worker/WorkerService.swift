@@ -3,6 +3,7 @@ import Crypto
 import Logging
 import Metrics
 import ServiceLifecycle
+import Synchronization
 
 /// The worker: takes commands from `walink.commands`, runs them and answers on `reply_to` (or
 /// publishes the result to `walink.results`), acking each delivery only after its answer was
@@ -55,8 +56,19 @@ public final class WorkerService: Service, Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.amqp.run() }
             await withDiscardingTaskGroup { running in
-                for await delivery in amqp.deliveries.cancelOnGracefulShutdown() {
-                    running.addTask { await self.process(delivery) }
+                // Not `cancelOnGracefulShutdown()`: it merges the stream with the shutdown signal,
+                // which costs every command an extra task hop. Graceful shutdown ends the stream
+                // instead, and the flag leaves deliveries still buffered then for the broker to
+                // requeue, as before.
+                let stopping = StopFlag()
+                await withGracefulShutdownHandler {
+                    for await delivery in amqp.deliveries {
+                        if stopping.isSet { break }
+                        running.addTask { await self.process(delivery) }
+                    }
+                } onGracefulShutdown: { [amqp] in
+                    stopping.set()
+                    amqp.finishDeliveries()
                 }
                 logger.info("Worker stopping: no new commands; finishing the ones in flight")
                 await amqp.stopConsuming()
@@ -225,6 +237,13 @@ public final class WorkerService: Service, Sendable {
         guard let authorization else { return "" }
         return SHA256.hash(data: Array(authorization.utf8)).map { String($0, radix: 16) }.joined()
     }
+}
+
+/// Set once, read from any thread.
+private final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
 }
 
 /// The parts of a delivery the worker reads before running anything.
