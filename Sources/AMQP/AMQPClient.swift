@@ -125,13 +125,21 @@ public final class AMQPClient: Sendable {
     ///
     /// If the connection drops first, the message is sent again on the next connection. With
     /// `mandatory`, a message no queue takes comes back as ``AMQPPublishOutcome/returned(replyCode:replyText:)``.
+    ///
+    /// With `acking`, the connection thread acks that delivery itself the moment the broker confirms
+    /// this message with ``AMQPPublishOutcome/acked`` (a reply, then the request it answers), which
+    /// spares a round trip through the caller. If the message is returned, nacked, times out or
+    /// fails, or the delivery came over an earlier connection, the delivery is not acked: settling
+    /// it is then up to the caller, who must not ack it again after an `.acked` outcome.
     public func publish(
         _ message: AMQPMessage,
         exchange: String,
         routingKey: String,
         mandatory: Bool = false,
-        timeout: Duration = .seconds(30)
+        timeout: Duration = .seconds(30),
+        acking delivery: AMQPDelivery? = nil
     ) async throws(AMQPError) -> AMQPPublishOutcome {
+        let ackOnConfirm = delivery.flatMap { $0.noAck ? nil : (generation: $0.connectionGeneration, tag: $0.deliveryTag) }
         let result: Result<AMQPPublishOutcome, AMQPError> = await withCheckedContinuation { continuation in
             let request = PublishRequest(
                 exchange: exchange,
@@ -139,6 +147,7 @@ public final class AMQPClient: Sendable {
                 mandatory: mandatory,
                 message: message,
                 deadline: ContinuousClock.now.advanced(by: timeout),
+                ackOnConfirm: ackOnConfirm,
                 continuation: continuation
             )
             if !enqueue(.publish(request)) { continuation.resume(returning: .failure(AMQPError(.shutdown))) }
@@ -189,6 +198,8 @@ public final class AMQPClient: Sendable {
         var mandatory: Bool
         var message: AMQPMessage
         var deadline: ContinuousClock.Instant
+        /// A delivery to ack once this publish is confirmed (see ``publish(_:exchange:routingKey:mandatory:timeout:acking:)``).
+        var ackOnConfirm: (generation: UInt64, tag: UInt64)?
         var continuation: CheckedContinuation<Result<AMQPPublishOutcome, AMQPError>, Never>
     }
 

@@ -37,7 +37,8 @@ final class ConnectionDriver {
     private var consumersStopped = false
     /// Delivery tags of this connection that still need an ack or reject, ascending.
     private var unsettled: [UInt64] = []
-    /// Tags acked by the commands of the current batch; sent together once the batch is handled.
+    /// Tags acked by the commands of the current batch, or by confirms just read (publishes with
+    /// `acking`); sent together by sendAcks().
     private var batchAcks: [UInt64] = []
     private var blocked = false
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
@@ -286,6 +287,7 @@ final class ConnectionDriver {
             }
 
             try readAvailableFrames(on: state)
+            try sendAcks(on: state)  // deliveries whose replies were just confirmed
             amqp_maybe_release_buffers(state)
 
             if amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0 { continue }
@@ -504,6 +506,8 @@ final class ConnectionDriver {
                 if let returned = pending.returned {
                     pending.request.continuation.resume(returning: .success(.returned(replyCode: returned.code, replyText: returned.text)))
                 } else {
+                    // Sent with the other acks once the frames at hand are read.
+                    if let delivery = pending.request.ackOnConfirm, delivery.generation == generation { batchAcks.append(delivery.tag) }
                     pending.request.continuation.resume(returning: .success(.acked))
                 }
             }

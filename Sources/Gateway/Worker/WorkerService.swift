@@ -210,16 +210,21 @@ public final class WorkerService: Service, Sendable {
         }
 
         do {
-            let outcome = try await amqp.publish(message, exchange: exchange, routingKey: routingKey, mandatory: mandatory, timeout: configuration.publishTimeout)
+            // Once the broker confirms the answer, the connection thread acks the command itself.
+            let outcome = try await amqp.publish(
+                message, exchange: exchange, routingKey: routingKey, mandatory: mandatory, timeout: configuration.publishTimeout,
+                acking: delivery
+            )
             if case .returned = outcome {
-                // The reply queue is gone: keep the answer in walink.dead rather than drop it.
+                // The reply queue is gone: keep the answer in walink.dead rather than drop it. (A
+                // returned answer did not ack the command: that happens here, once it is kept.)
                 var dead = message
                 dead.properties.headers?["x-walink-reason"] = .string("reply queue not found")
                 dead.properties.headers?["x-walink-reply-to"] = .string(routingKey)
                 _ = try await amqp.publish(dead, exchange: configuration.names.deadExchange, routingKey: routingKey, timeout: configuration.publishTimeout)
                 logger.warning("Reply queue not found; reply kept in walink.dead")
+                amqp.ack(delivery)
             }
-            amqp.ack(delivery)
             return true
         } catch {
             // Not confirmed: requeue, and the redelivery is answered from the idempotency cache.
