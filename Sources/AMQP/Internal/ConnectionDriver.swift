@@ -395,12 +395,10 @@ final class ConnectionDriver {
     private func sendUnsent(on state: amqp_connection_state_t) throws(AMQPError) {
         guard !blocked, !unsent.isEmpty else { return }
         let now = ContinuousClock.now
-        let queue = unsent
-        unsent.removeAll()
         var index = 0
-        defer { unsent = Array(queue[index...]) + unsent }
-        while index < queue.count {
-            let request = queue[index]
+        defer { unsent.removeFirst(index) }  // what was sent (or expired); the rest waits
+        while index < unsent.count {
+            let request = unsent[index]
             if request.deadline <= now {
                 request.continuation.resume(returning: .failure(AMQPError(.publishTimedOut)))
                 index += 1

@@ -84,9 +84,7 @@ public final class WorkerService: Service, Sendable {
     func process(_ delivery: AMQPDelivery) async {
         let started = ContinuousClock.now
         let envelope = Envelope(delivery, names: configuration.names)
-        var logger = self.logger
-        logger[metadataKey: "walink.command"] = "\(envelope.command ?? "-")"
-        if let correlationID = envelope.correlationID { logger[metadataKey: "amqp.correlation_id"] = "\(correlationID)" }
+        let logger = CommandLog(logger: self.logger, command: envelope.command, correlationID: envelope.correlationID)
         logger.debug("Command started", metadata: ["amqp.redelivered": "\(delivery.redelivered)"])
 
         let key = envelope.messageID.map { messageID in
@@ -175,7 +173,7 @@ public final class WorkerService: Service, Sendable {
     // MARK: - Answering
 
     /// Sends the answer where it belongs, then acks. Returns whether it was delivered.
-    func deliver(_ reply: IdempotencyCache.Reply, for envelope: Envelope, delivery: AMQPDelivery, logger: Logger) async -> Bool {
+    func deliver(_ reply: IdempotencyCache.Reply, for envelope: Envelope, delivery: AMQPDelivery, logger: CommandLog) async -> Bool {
         var headers: AMQPTable = ["status": .int32(Int32(reply.status))]
         let message: AMQPMessage
         let exchange: String
@@ -241,6 +239,49 @@ public final class WorkerService: Service, Sendable {
     static func digest(_ authorization: String?) -> String {
         guard let authorization else { return "" }
         return SHA256.hash(data: Array(authorization.utf8)).map { String($0, radix: 16) }.joined()
+    }
+}
+
+/// The log lines of one command: the worker's logger with the command's metadata, which is put
+/// together only for lines the log level lets through. (Setting it on a copy of the logger made
+/// StreamLogHandler render its metadata text again, twice per command, even at warning level.)
+struct CommandLog: Sendable {
+    let logger: Logger
+    let command: String?
+    let correlationID: String?
+
+    var metadata: Logger.Metadata {
+        var metadata: Logger.Metadata = ["walink.command": "\(command ?? "-")"]
+        if let correlationID { metadata["amqp.correlation_id"] = "\(correlationID)" }
+        return metadata
+    }
+
+    func log(
+        level: Logger.Level, _ message: @autoclosure () -> Logger.Message, metadata extra: @autoclosure () -> Logger.Metadata = [:],
+        file: String = #fileID, function: String = #function, line: UInt = #line
+    ) {
+        logger.log(level: level, message(), metadata: metadata.merging(extra()) { $1 }, file: file, function: function, line: line)
+    }
+
+    func debug(
+        _ message: @autoclosure () -> Logger.Message, metadata extra: @autoclosure () -> Logger.Metadata = [:],
+        file: String = #fileID, function: String = #function, line: UInt = #line
+    ) {
+        log(level: .debug, message(), metadata: extra(), file: file, function: function, line: line)
+    }
+
+    func info(
+        _ message: @autoclosure () -> Logger.Message, metadata extra: @autoclosure () -> Logger.Metadata = [:],
+        file: String = #fileID, function: String = #function, line: UInt = #line
+    ) {
+        log(level: .info, message(), metadata: extra(), file: file, function: function, line: line)
+    }
+
+    func warning(
+        _ message: @autoclosure () -> Logger.Message, metadata extra: @autoclosure () -> Logger.Metadata = [:],
+        file: String = #fileID, function: String = #function, line: UInt = #line
+    ) {
+        log(level: .warning, message(), metadata: extra(), file: file, function: function, line: line)
     }
 }
 
