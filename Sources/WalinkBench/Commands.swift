@@ -16,10 +16,12 @@ struct WalinkBenchCommand: AsyncParsableCommand {
 struct AMQPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "amqp",
-        abstract: "worker.ping through the walink worker vs a raw rabbitmq-c echo responder: latency and throughput.",
+        abstract: "worker.ping through the walink worker vs raw rabbitmq-c echo responders: latency and throughput.",
         discussion: """
             Needs a RabbitMQ broker (scripts/bench starts a private one on port 5696). The worker runs in \
-            this process on broker names of its own (prefix bench.<random>.), which are deleted afterwards.
+            this process on broker names of its own (prefix bench.<random>.), which are deleted afterwards. \
+            The baseline is a raw rabbitmq-c echo that acks right after replying; a second raw echo acks \
+            only once its reply is confirmed (the worker's guarantee), for comparison.
             """
     )
 

@@ -3,12 +3,14 @@ import Foundation
 import Gateway
 import Logging
 
-/// `worker.ping` through the real walink worker against a raw rabbitmq-c echo responder, in one run,
-/// on one broker, with one requester: sequential round-trip latency and pipelined throughput.
+/// `worker.ping` through the real walink worker against raw rabbitmq-c echo responders (one without
+/// publisher confirms, the baseline; one that acks only after its reply is confirmed, as the worker
+/// does), in one run, on one broker, with one requester: sequential round-trip latency and
+/// pipelined throughput.
 ///
 /// The worker runs in this process (``WorkerService``, on broker names of its own, so a real
-/// deployment on the same broker is not disturbed); the echo responder consumes a quorum queue
-/// declared like `walink.commands`, with the same prefetch. Within each round the two take turns —
+/// deployment on the same broker is not disturbed); each echo responder consumes a quorum queue
+/// declared like `walink.commands`, with the same prefetch. Within each round they take turns —
 /// call by call for latency, in short bursts for throughput, alternating which goes first — so that
 /// machine noise (other builds on the same cores) hits both alike; each figure is the median over rounds.
 enum AMQPBenchmark {
@@ -36,15 +38,31 @@ enum AMQPBenchmark {
         var cpuPerCall: Double
     }
 
+    /// The responders, in the order of the table.
+    enum Responder: Int, CaseIterable, Sendable {
+        case worker, raw, rawConfirmed
+
+        var name: String {
+            switch self {
+            case .worker: "walink worker"
+            case .raw: "raw rabbitmq-c echo"
+            case .rawConfirmed: "raw echo + confirms"
+            }
+        }
+    }
+
     struct Report: Sendable {
         var options: Options
-        var worker: [RoundResult]
-        var raw: [RoundResult]
+        /// Per responder (``Responder`` order), one result per round.
+        var rounds: [[RoundResult]]
+
+        subscript(_ responder: Responder) -> [RoundResult] { rounds[responder.rawValue] }
     }
 
     static func run(configuration: AMQPConfiguration, options: Options) async throws -> Report {
         let names = WalinkNames(prefix: "bench.\(String(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF, radix: 16)).")
         let echoQueue = names.prefix + "bench.echo"
+        let confirmedEchoQueue = names.prefix + "bench.echo-confirmed"
 
         // The walink worker, as `walink worker` runs it, but in this process and quiet (info logs
         // one line per command).
@@ -64,62 +82,68 @@ enum AMQPBenchmark {
             try await Task.sleep(for: .milliseconds(20))
         }
 
+        // Quorum queues declared like walink.commands.
+        let queueArguments: [(String, AMQPFieldValue)] = [
+            ("x-delivery-limit", .int32(Int32(WalinkTopology.defaultDeliveryLimit))),
+            ("x-dead-letter-exchange", .string(names.deadExchange)),
+        ]
         let echo = try await RawEchoResponder.start(
-            configuration: configuration,
-            queue: echoQueue,
-            arguments: [
-                ("x-delivery-limit", .int32(Int32(WalinkTopology.defaultDeliveryLimit))),
-                ("x-dead-letter-exchange", .string(names.deadExchange)),
-            ],
-            prefetch: options.prefetch
+            configuration: configuration, queue: echoQueue, arguments: queueArguments, prefetch: options.prefetch
+        )
+        let confirmedEcho = try await RawEchoResponder.start(
+            configuration: configuration, queue: confirmedEchoQueue, arguments: queueArguments, prefetch: options.prefetch, confirmed: true
         )
 
-        let workerTarget = Requester.Target(queue: names.commandsQueue, command: "worker.ping")
-        let rawTarget = Requester.Target(queue: echoQueue, command: "worker.ping")
+        let targets = Responder.allCases.map { responder in
+            switch responder {
+            case .worker: Requester.Target(queue: names.commandsQueue, command: "worker.ping")
+            case .raw: Requester.Target(queue: echoQueue, command: "worker.ping")
+            case .rawConfirmed: Requester.Target(queue: confirmedEchoQueue, command: "worker.ping")
+            }
+        }
         let measured: Result<Report, BenchmarkError> = await onThread(named: "walink-bench-requester") {
             do throws(BenchmarkError) {
                 let requester = try Requester(configuration: configuration)
                 defer { requester.close() }
-                for target in [workerTarget, rawTarget] {
+                for target in targets {
                     _ = try requester.latencies(target, calls: options.warmupCalls)
                     _ = try requester.throughput(target, calls: max(options.inFlight * 5, 1_000), inFlight: options.inFlight)
                 }
-                var worker: [RoundResult] = []
-                var raw: [RoundResult] = []
-                for _ in 0..<options.rounds {
-                    let latency = try requester.interleavedLatencies(workerTarget, rawTarget, callsEach: options.latencyCalls)
+                var rounds = [[RoundResult]](repeating: [], count: targets.count)
+                for round in 1...options.rounds {
+                    let latency = try requester.interleavedLatencies(targets, callsEach: options.latencyCalls)
                     let throughput = try requester.interleavedThroughput(
-                        workerTarget, rawTarget, callsEach: options.throughputCalls, bursts: options.burstsPerRound, inFlight: options.inFlight
+                        targets, callsEach: options.throughputCalls, bursts: options.burstsPerRound, inFlight: options.inFlight
                     )
-                    let workerSamples = latency.a.sorted(), rawSamples = latency.b.sorted()
-                    worker.append(RoundResult(
-                        p50: percentile(workerSamples, 0.50), p99: percentile(workerSamples, 0.99),
-                        throughput: throughput.a.callsPerSecond, cpuPerCall: throughput.a.responderCPUPerCall
-                    ))
-                    raw.append(RoundResult(
-                        p50: percentile(rawSamples, 0.50), p99: percentile(rawSamples, 0.99),
-                        throughput: throughput.b.callsPerSecond, cpuPerCall: throughput.b.responderCPUPerCall
-                    ))
-                    let w = worker.last!, r = raw.last!
-                    Swift.print(
-                        "  round \(worker.count)/\(options.rounds)  worker: p50 \(micro(w.p50)), p99 \(micro(w.p99)), \(rate(w.throughput)), \(micro(w.cpuPerCall)) CPU/call"
-                            + "  |  raw echo: p50 \(micro(r.p50)), p99 \(micro(r.p99)), \(rate(r.throughput)), \(micro(r.cpuPerCall)) CPU/call"
-                    )
+                    var line = "  round \(round)/\(options.rounds)"
+                    for responder in Responder.allCases {
+                        let samples = latency[responder.rawValue].sorted()
+                        let result = RoundResult(
+                            p50: percentile(samples, 0.50), p99: percentile(samples, 0.99),
+                            throughput: throughput[responder.rawValue].callsPerSecond,
+                            cpuPerCall: throughput[responder.rawValue].responderCPUPerCall
+                        )
+                        rounds[responder.rawValue].append(result)
+                        line += "  | \(responder.name): \(micro(result.p50)) / \(micro(result.p99)), \(rate(result.throughput))"
+                    }
+                    Swift.print(line)
                 }
-                return .success(Report(options: options, worker: worker, raw: raw))
+                return .success(Report(options: options, rounds: rounds))
             } catch {
                 return .failure(error)
             }
         }
 
-        if let error = await echo.stop() { Swift.print("raw echo responder ended with: \(error)") }
+        for responder in [echo, confirmedEcho] {
+            if let error = await responder.stop() { Swift.print("raw echo responder on \(responder.queue) ended with: \(error)") }
+        }
         workerTask.cancel()
         _ = try? await workerTask.value
         // Leave nothing behind on the broker (quorum queues are each a process of their own).
         _ = await onThread(named: "walink-bench-cleanup") { () -> Bool in
             guard let connection = try? RawConnection(configuration: configuration, name: "walink-bench cleanup") else { return false }
             defer { connection.close() }
-            for queue in [echoQueue, names.commandsQueue, names.deadQueue] { try? connection.deleteQueue(queue) }
+            for queue in [echoQueue, confirmedEchoQueue, names.commandsQueue, names.deadQueue] { try? connection.deleteQueue(queue) }
             for exchange in [names.commandsExchange, names.unroutedCommandsExchange, names.eventsExchange, names.resultsExchange, names.deadExchange] {
                 try? connection.deleteExchange(exchange)
             }
@@ -132,29 +156,37 @@ enum AMQPBenchmark {
 
     static func print(_ report: Report, configuration: AMQPConfiguration) {
         let options = report.options
-        let worker = summary(report.worker), raw = summary(report.raw)
+        let summaries = Responder.allCases.map { summary(report[$0]) }
+        let worker = summaries[Responder.worker.rawValue], raw = summaries[Responder.raw.rawValue]
+        let confirmed = summaries[Responder.rawConfirmed.rawValue]
         let latencyRatio = worker.p50 / raw.p50
         let throughputRatio = worker.throughput / raw.throughput
         Swift.print("""
 
-        worker.ping round trip: walink worker vs raw rabbitmq-c echo (\(configuration.host):\(configuration.port))
-          quorum queues, Direct Reply-to, prefetch \(options.prefetch); medians over \(options.rounds) rounds
+        worker.ping round trip through RabbitMQ at \(configuration.host):\(configuration.port)
+          quorum queues, Direct Reply-to, one rabbitmq-c requester, prefetch \(options.prefetch); medians over \(options.rounds) rounds
           latency: \(options.latencyCalls) sequential calls each per round, interleaved call by call
-          throughput: \(options.throughputCalls) calls each per round, \(options.inFlight) in flight, in \(options.burstsPerRound) alternating bursts
+          throughput: \(options.throughputCalls) calls each per round, \(options.inFlight) in flight, in \(options.burstsPerRound) bursts taking turns
           CPU/call: this process's CPU time outside the requester during the throughput runs, per call (broker not included)
+          raw echo acks right after replying; raw echo + confirms acks only once the reply is confirmed, as the worker does
 
-                               p50         p99      throughput   CPU/call
+                                     p50         p99      throughput   CPU/call
         """)
-        for (name, value) in [("walink worker", worker), ("raw rabbitmq-c echo", raw)] {
+        for responder in Responder.allCases {
+            let value = summaries[responder.rawValue]
             Swift.print(
-                pad(name, 22) + pad(micro(value.p50), 10, left: true) + pad(micro(value.p99), 12, left: true)
+                pad(responder.name, 24) + pad(micro(value.p50), 12, left: true) + pad(micro(value.p99), 12, left: true)
                     + pad(rate(value.throughput), 16, left: true) + pad(micro(value.cpuPerCall), 11, left: true)
             )
         }
         Swift.print("")
-        Swift.print("worker/raw p50 latency   \(String(format: "%.2f", latencyRatio))  (target <= 1.2)  \(latencyRatio <= 1.2 ? "met" : "MISSED")")
-        Swift.print("worker/raw throughput    \(String(format: "%.2f", throughputRatio))  (target >= 0.8)  \(throughputRatio >= 0.8 ? "met" : "MISSED")")
+        Swift.print("worker/raw p50 latency                \(ratio(latencyRatio))  (target <= 1.2)  \(latencyRatio <= 1.2 ? "met" : "MISSED")")
+        Swift.print("worker/raw throughput                 \(ratio(throughputRatio))  (target >= 0.8)  \(throughputRatio >= 0.8 ? "met" : "MISSED")")
+        Swift.print("worker/(raw + confirms) p50 latency   \(ratio(worker.p50 / confirmed.p50))")
+        Swift.print("worker/(raw + confirms) throughput    \(ratio(worker.throughput / confirmed.throughput))")
     }
+
+    private static func ratio(_ value: Double) -> String { String(format: "%.2f", value) }
 
     private static func summary(_ rounds: [RoundResult]) -> RoundResult {
         RoundResult(

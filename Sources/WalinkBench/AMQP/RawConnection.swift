@@ -145,6 +145,12 @@ final class RawConnection {
         try check(amqp_get_rpc_reply(state), "basic.qos")
     }
 
+    /// Puts the channel in confirm mode: the broker acks every publish (numbered from 1).
+    func confirmSelect() throws(BenchmarkError) {
+        amqp_confirm_select(state, Self.channel)
+        try check(amqp_get_rpc_reply(state), "confirm.select")
+    }
+
     func consume(queue: String, noAck: Bool) throws(BenchmarkError) {
         let reply = queue.withCString { name in
             amqp_basic_consume(
@@ -156,10 +162,12 @@ final class RawConnection {
         try check(reply, "basic.consume \(queue)")
     }
 
-    /// The next delivery, or nil when no frame arrived within `timeout` (nil: wait forever).
-    /// Frames other than deliveries (confirms, heartbeats) are skipped; a channel or connection
-    /// close is an error.
-    func nextDelivery(timeout: timeval?) throws(BenchmarkError) -> Delivery? {
+    /// The next delivery, or nil when no frame arrived within `timeout` (nil: wait forever) or a
+    /// publisher confirm was just handed to `onConfirm`. Other frames (heartbeats) are skipped; a
+    /// nack or a channel or connection close is an error.
+    func nextDelivery(
+        timeout: timeval?, onConfirm: ((_ deliveryTag: UInt64, _ multiple: Bool) throws(BenchmarkError) -> Void)? = nil
+    ) throws(BenchmarkError) -> Delivery? {
         var current: Delivery? = nil
         var bodySize = 0
         var received = 0
@@ -182,6 +190,12 @@ final class RawConnection {
                 case AMQP_BASIC_DELIVER_METHOD:
                     let deliver = frame.payload.method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
                     current = Delivery(deliveryTag: deliver.delivery_tag, properties: amqp_basic_properties_t(), body: amqp_bytes_t(len: 0, bytes: nil))
+                case AMQP_BASIC_ACK_METHOD:
+                    let ack = frame.payload.method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
+                    try onConfirm?(ack.delivery_tag, ack.multiple != 0)
+                    if current == nil { return nil }  // let the caller act on the confirm now
+                case AMQP_BASIC_NACK_METHOD:
+                    throw BenchmarkError("the broker nacked a publish")
                 case AMQP_CHANNEL_CLOSE_METHOD:
                     let close = frame.payload.method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
                     throw BenchmarkError("channel closed by the broker: \(close.reply_code) \(Self.text(close.reply_text))")

@@ -6,15 +6,22 @@ import Synchronization
 /// The baseline: the least a responder on rabbitmq-c can do. One plain thread calls the C library
 /// directly: consume with manual acks and a prefetch, publish the request's body back to its
 /// `reply_to` with the same `correlation_id` (and a `status` header, as the worker sends), ack.
-/// No Swift concurrency, no outbox, no publisher confirms, no copies.
+/// No Swift concurrency, no outbox, no copies.
+///
+/// Without `confirmed` it acks right after publishing (no publisher confirms): the figure the
+/// worker is measured against. With `confirmed` it gives the worker's guarantee — the channel is in
+/// confirm mode and each request is acked only once the broker confirmed its reply — to show what
+/// that guarantee costs by itself.
 final class RawEchoResponder: Sendable {
     let queue: String
+    let confirmed: Bool
     private let stopRequested = Atomic<Bool>(false)
     private let finished: Mutex<(done: Bool, error: BenchmarkError?, waiter: CheckedContinuation<BenchmarkError?, Never>?)> =
         Mutex((false, nil, nil))
 
-    private init(queue: String) {
+    private init(queue: String, confirmed: Bool) {
         self.queue = queue
+        self.confirmed = confirmed
     }
 
     /// Declares `queue` (a quorum queue with `arguments`), starts consuming it and returns once the
@@ -23,9 +30,10 @@ final class RawEchoResponder: Sendable {
         configuration: AMQPConfiguration,
         queue: String,
         arguments: [(String, AMQPFieldValue)],
-        prefetch: UInt16
+        prefetch: UInt16,
+        confirmed: Bool = false
     ) async throws -> RawEchoResponder {
-        let responder = RawEchoResponder(queue: queue)
+        let responder = RawEchoResponder(queue: queue, confirmed: confirmed)
         let arguments = arguments.map { ArgumentBox(key: $0.0, value: $0.1) }
         try await withCheckedThrowingContinuation { (ready: CheckedContinuation<Void, any Error>) in
             let thread = Thread {
@@ -33,6 +41,7 @@ final class RawEchoResponder: Sendable {
                 do {
                     connection = try RawConnection(configuration: configuration, name: "walink-bench raw echo")
                     try connection.declareQuorumQueue(queue, arguments: arguments.map { ($0.key, $0.value) })
+                    if confirmed { try connection.confirmSelect() }
                     try connection.qos(prefetch: prefetch)
                     try connection.consume(queue: queue, noAck: false)
                 } catch {
@@ -94,10 +103,33 @@ final class RawEchoResponder: Sendable {
         let correlationFlags = UInt32(AMQP_BASIC_CORRELATION_ID_FLAG)
         let replyToFlag = UInt32(AMQP_BASIC_REPLY_TO_FLAG)
 
+        // Confirm mode: requests whose replies await the broker's confirm, by publish number.
+        var awaitingConfirm: [(sequence: UInt64, deliveryTag: UInt64)] = []
+        var awaitingHead = 0
+        var nextSequence: UInt64 = 1
+        let onConfirm = { (confirmedTag: UInt64, multiple: Bool) throws(BenchmarkError) in
+            // Confirms come in order on one channel; `multiple` covers every number up to the tag.
+            while awaitingHead < awaitingConfirm.count, awaitingConfirm[awaitingHead].sequence <= confirmedTag {
+                let entry = awaitingConfirm[awaitingHead]
+                guard multiple || entry.sequence == confirmedTag else { break }
+                try connection.ack(entry.deliveryTag)
+                awaitingHead += 1
+            }
+            if awaitingHead > 1024, awaitingHead * 2 > awaitingConfirm.count {
+                awaitingConfirm.removeSubrange(..<awaitingHead)
+                awaitingHead = 0
+            }
+        }
+
         try withUnsafeMutablePointer(to: &statusHeader) { (header) throws(BenchmarkError) in
             // Wake up every 100 ms to notice stop().
             while !stopRequested.load(ordering: .relaxed) {
-                guard let delivery = try connection.nextDelivery(timeout: timeval(tv_sec: 0, tv_usec: 100_000)) else { continue }
+                guard let delivery = try connection.nextDelivery(
+                    timeout: timeval(tv_sec: 0, tv_usec: 100_000), onConfirm: confirmed ? onConfirm : nil
+                ) else {
+                    connection.releaseBuffers()
+                    continue
+                }
                 let request = delivery.properties
                 if request._flags & replyToFlag != 0 {
                     var reply = amqp_basic_properties_t()
@@ -110,6 +142,12 @@ final class RawEchoResponder: Sendable {
                         reply.correlation_id = request.correlation_id
                     }
                     try connection.publish(exchange: amqp_bytes_t(len: 0, bytes: nil), routingKey: request.reply_to, properties: &reply, body: delivery.body)
+                    if confirmed {
+                        awaitingConfirm.append((nextSequence, delivery.deliveryTag))
+                        nextSequence += 1
+                        connection.releaseBuffers()
+                        continue
+                    }
                 }
                 try connection.ack(delivery.deliveryTag)
                 connection.releaseBuffers()

@@ -41,22 +41,18 @@ final class Requester {
         return samples
     }
 
-    /// Sequential calls to two targets, interleaved call by call (A B, B A, A B, ...) so that
-    /// whatever else the machine does hits both alike: the round-trip times of each, in seconds.
-    func interleavedLatencies(_ a: Target, _ b: Target, callsEach: Int) throws(BenchmarkError) -> (a: [Double], b: [Double]) {
-        var samplesA: [Double] = [], samplesB: [Double] = []
-        samplesA.reserveCapacity(callsEach)
-        samplesB.reserveCapacity(callsEach)
-        for index in 0..<callsEach {
-            if index % 2 == 0 {
-                samplesA.append(try roundTrip(a))
-                samplesB.append(try roundTrip(b))
-            } else {
-                samplesB.append(try roundTrip(b))
-                samplesA.append(try roundTrip(a))
+    /// Sequential calls to several targets, interleaved call by call (A B C, B C A, C A B, ...) so
+    /// that whatever else the machine does hits all alike: the round-trip times of each, in seconds.
+    func interleavedLatencies(_ targets: [Target], callsEach: Int) throws(BenchmarkError) -> [[Double]] {
+        var samples = [[Double]](repeating: [], count: targets.count)
+        for index in samples.indices { samples[index].reserveCapacity(callsEach) }
+        for call in 0..<callsEach {
+            for offset in targets.indices {
+                let target = (call + offset) % targets.count
+                samples[target].append(try roundTrip(targets[target]))
             }
         }
-        return (samplesA, samplesB)
+        return samples
     }
 
     private func roundTrip(_ target: Target) throws(BenchmarkError) -> Double {
@@ -82,32 +78,22 @@ final class Requester {
         var responderCPUPerCall: Double
     }
 
-    /// Pipelined calls to two targets in alternating bursts (A B, B A, ...), so that machine noise
-    /// hits both alike: the calls per second of each over all its bursts.
-    func interleavedThroughput(
-        _ a: Target, _ b: Target, callsEach: Int, bursts: Int, inFlight: Int
-    ) throws(BenchmarkError) -> (a: Throughput, b: Throughput) {
-        var totalA = (seconds: 0.0, cpu: 0.0), totalB = (seconds: 0.0, cpu: 0.0)
+    /// Pipelined calls to several targets in bursts taking turns (A B C, B C A, ...), so that
+    /// machine noise hits all alike: the throughput of each over all its bursts.
+    func interleavedThroughput(_ targets: [Target], callsEach: Int, bursts: Int, inFlight: Int) throws(BenchmarkError) -> [Throughput] {
+        var seconds = [Double](repeating: 0, count: targets.count)
+        var cpu = [Double](repeating: 0, count: targets.count)
         let perBurst = max(1, callsEach / bursts)
-        func burst(_ target: Target, into total: inout (seconds: Double, cpu: Double)) throws(BenchmarkError) {
-            let result = try pipelined(target, calls: perBurst, inFlight: inFlight)
-            total.seconds += result.seconds
-            total.cpu += result.responderCPU
-        }
-        for index in 0..<bursts {
-            if index % 2 == 0 {
-                try burst(a, into: &totalA)
-                try burst(b, into: &totalB)
-            } else {
-                try burst(b, into: &totalB)
-                try burst(a, into: &totalA)
+        for burst in 0..<bursts {
+            for offset in targets.indices {
+                let target = (burst + offset) % targets.count
+                let result = try pipelined(targets[target], calls: perBurst, inFlight: inFlight)
+                seconds[target] += result.seconds
+                cpu[target] += result.responderCPU
             }
         }
         let calls = Double(perBurst * bursts)
-        return (
-            Throughput(callsPerSecond: calls / totalA.seconds, responderCPUPerCall: totalA.cpu / calls),
-            Throughput(callsPerSecond: calls / totalB.seconds, responderCPUPerCall: totalB.cpu / calls)
-        )
+        return targets.indices.map { Throughput(callsPerSecond: calls / seconds[$0], responderCPUPerCall: cpu[$0] / calls) }
     }
 
     /// Runs `calls` calls with `inFlight` outstanding: the seconds from the first publish to the
