@@ -106,6 +106,14 @@ public final class AMQPClient: Sendable {
         }
     }
 
+    /// Ends ``deliveries`` for its reader: an iteration waiting for the next delivery gets the ones
+    /// already buffered and then nil, instead of waiting. The connection itself carries on (acks,
+    /// publishes, ``stopConsuming()``); later deliveries are not handed out, and the broker
+    /// requeues them when the connection closes.
+    public func finishDeliveries() {
+        deliveryContinuation.finish()
+    }
+
     /// Sends everything queued so far (acks, publishes), waits for outstanding confirms, closes the
     /// connection and ends ``run()``.
     public func shutdown() async {
@@ -120,13 +128,21 @@ public final class AMQPClient: Sendable {
     ///
     /// If the connection drops first, the message is sent again on the next connection. With
     /// `mandatory`, a message no queue takes comes back as ``AMQPPublishOutcome/returned(replyCode:replyText:)``.
+    ///
+    /// With `acking`, the connection thread acks that delivery itself the moment the broker confirms
+    /// this message with ``AMQPPublishOutcome/acked`` (a reply, then the request it answers), which
+    /// spares a round trip through the caller. If the message is returned, nacked, times out or
+    /// fails, or the delivery came over an earlier connection, the delivery is not acked: settling
+    /// it is then up to the caller, who must not ack it again after an `.acked` outcome.
     public func publish(
         _ message: AMQPMessage,
         exchange: String,
         routingKey: String,
         mandatory: Bool = false,
-        timeout: Duration = .seconds(30)
+        timeout: Duration = .seconds(30),
+        acking delivery: AMQPDelivery? = nil
     ) async throws(AMQPError) -> AMQPPublishOutcome {
+        let ackOnConfirm = delivery.flatMap { $0.noAck ? nil : (generation: $0.connectionGeneration, tag: $0.deliveryTag) }
         let result: Result<AMQPPublishOutcome, AMQPError> = await withCheckedContinuation { continuation in
             let request = PublishRequest(
                 exchange: exchange,
@@ -134,6 +150,7 @@ public final class AMQPClient: Sendable {
                 mandatory: mandatory,
                 message: message,
                 deadline: ContinuousClock.now.advanced(by: timeout),
+                ackOnConfirm: ackOnConfirm,
                 continuation: continuation
             )
             if !enqueue(.publish(request)) { continuation.resume(returning: .failure(AMQPError(.shutdown))) }
@@ -192,6 +209,8 @@ public final class AMQPClient: Sendable {
         var mandatory: Bool
         var message: AMQPMessage
         var deadline: ContinuousClock.Instant
+        /// A delivery to ack once this publish is confirmed (see ``publish(_:exchange:routingKey:mandatory:timeout:acking:)``).
+        var ackOnConfirm: (generation: UInt64, tag: UInt64)?
         var continuation: CheckedContinuation<Result<AMQPPublishOutcome, AMQPError>, Never>
     }
 
@@ -208,6 +227,9 @@ public final class AMQPClient: Sendable {
 
     struct SharedState {
         var outbox: [Command] = []
+        /// A wake-up byte is in the pipe and the thread has not taken the outbox since: further
+        /// commands need no byte of their own (one wake-up per batch, not per command).
+        var wakeupPending = false
         var hasRun = false
         var isFinished = false
         var isConnected = false
@@ -219,19 +241,40 @@ public final class AMQPClient: Sendable {
 
     /// Queues a command for the connection thread; false once the client has finished.
     func enqueue(_ command: Command) -> Bool {
-        let accepted = shared.withLock { state -> Bool in
-            guard !state.isFinished else { return false }
+        let (accepted, signal) = shared.withLock { state -> (Bool, Bool) in
+            guard !state.isFinished else { return (false, false) }
             state.outbox.append(command)
-            return true
+            guard !state.wakeupPending else { return (true, false) }
+            state.wakeupPending = true
+            return (true, true)
         }
-        if accepted { wakeup.signal() }
+        if signal { wakeup.signal() }
         return accepted
     }
 
     func takeCommands() -> [Command] {
+        var commands: [Command] = []
+        takeCommands(into: &commands)
+        return commands
+    }
+
+    /// Moves the outbox into `buffer` (which must be empty) by swapping storage, so that a thread
+    /// reusing its buffer allocates nothing. Clears the pending wake-up: a command queued after
+    /// this signals again.
+    func takeCommands(into buffer: inout [Command]) {
+        precondition(buffer.isEmpty)
         shared.withLock { state in
-            defer { state.outbox.removeAll(keepingCapacity: true) }
-            return state.outbox
+            state.wakeupPending = false
+            swap(&buffer, &state.outbox)
+        }
+    }
+
+    /// Puts commands the thread took but could not handle (its connection broke midway) back in
+    /// front of the outbox, in order, for the next connection or for shutdown to deal with.
+    func returnCommands(_ commands: ArraySlice<Command>) {
+        guard !commands.isEmpty else { return }
+        shared.withLock { state in
+            state.outbox.insert(contentsOf: commands, at: 0)
         }
     }
 

@@ -16,3 +16,12 @@ enum Stopwatch {
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 }
+
+extension BenchmarkLine {
+    /// `name` padded to a column, then the value and unit.
+    var formatted: String {
+        let label = name.count < 36 ? name + String(repeating: " ", count: 36 - name.count) : name + " "
+        let number = value >= 100 ? String(format: "%.0f", value) : String(format: "%.1f", value)
+        return label + String(repeating: " ", count: max(0, 10 - number.count)) + number + " " + unit
+    }
+}

@@ -30,7 +30,7 @@ struct LinkingCommand: AsyncParsableCommand {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
             .appendingPathComponent("walink").path
         guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw BenchmarkError(message: "build walink next to walink-bench first (swift build -c release)")
+            throw BenchmarkError("build walink next to walink-bench first (swift build -c release)")
         }
         var options = LinkingBenchmark.Options(amqp: try AMQPConfiguration(url: url), walinkBinary: binary)
         options.memorySessions = sessions

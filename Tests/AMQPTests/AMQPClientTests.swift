@@ -56,6 +56,38 @@ import WalinkTestSupport
         }
     }
 
+    /// Acks sent together may be merged into one `basic.ack` with `multiple`; that must never
+    /// settle a delivery nobody acked.
+    @Test func batchedAcksSettleExactlyTheAckedDeliveries() async throws {
+        let queue = TestBroker.uniqueName("amqp-test.acks")
+        let first = AMQPClient(
+            configuration: try TestBroker.configuration(),
+            topology: AMQPTopology(queues: [testQueue(queue)]),
+            consumers: [AMQPConsumerSpec(queue: queue, prefetch: 20)]
+        )
+        try await withRunningClient(first) { client, deliveries in
+            for index in 0..<10 { _ = try await client.publish(AMQPMessage(body: [UInt8(index)]), exchange: "", routingKey: queue) }
+            let received = try #require(await deliveries.wait(count: 10))
+            // 3 and 6 stay unacked; the rest are acked back to back (one batch for the thread).
+            for delivery in received where delivery.body != [3] && delivery.body != [6] { client.ack(delivery) }
+            // A confirmed publish afterwards: the thread has handled the acks queued before it.
+            _ = try await client.publish(AMQPMessage(body: [99]), exchange: "", routingKey: TestBroker.uniqueName("nowhere"))
+        }
+        // Closing the connection requeued exactly what was not acked.
+        let second = AMQPClient(
+            configuration: try TestBroker.configuration(),
+            topology: AMQPTopology(queues: [testQueue(queue)]),
+            consumers: [AMQPConsumerSpec(queue: queue, prefetch: 20)]
+        )
+        try await withRunningClient(second) { client, deliveries in
+            let again = try #require(await deliveries.wait(count: 2))
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(deliveries.items.map(\.body).sorted { $0[0] < $1[0] } == [[3], [6]])
+            #expect(again.allSatisfy { $0.redelivered })
+            for delivery in deliveries.items { client.ack(delivery) }
+        }
+    }
+
     @Test func mandatoryPublishToNowhereIsReturned() async throws {
         let client = AMQPClient(configuration: try TestBroker.configuration())
         try await withRunningClient(client) { client, _ in

@@ -10,20 +10,33 @@ import Darwin
 /// rabbitmq-c keeps raw pointers to what it is given, and Swift strings are only valid inside a
 /// closure, so every outgoing value is copied here first. Confined to the connection's thread.
 final class CArena {
-    private var allocations: [UnsafeMutableRawPointer] = []
+    private var allocations: [UnsafeMutableRawPointer]
+
+    init() {
+        allocations = []
+        allocations.reserveCapacity(16)  // a publish makes about ten
+    }
 
     deinit {
         for pointer in allocations { free(pointer) }
     }
 
     func bytes(_ value: [UInt8]) -> amqp_bytes_t {
-        guard !value.isEmpty, let memory = malloc(value.count) else { return amqp_bytes_t(len: 0, bytes: nil) }
-        allocations.append(memory)
-        value.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: value.count) }
-        return amqp_bytes_t(len: value.count, bytes: memory)
+        value.withUnsafeBytes { copy($0) }
     }
 
-    func bytes(_ value: String) -> amqp_bytes_t { bytes(Array(value.utf8)) }
+    /// Copies the string's UTF-8 straight into C memory (no intermediate array).
+    func bytes(_ value: String) -> amqp_bytes_t {
+        var value = value
+        return value.withUTF8 { copy(UnsafeRawBufferPointer($0)) }
+    }
+
+    private func copy(_ source: UnsafeRawBufferPointer) -> amqp_bytes_t {
+        guard !source.isEmpty, let memory = malloc(source.count) else { return amqp_bytes_t(len: 0, bytes: nil) }
+        allocations.append(memory)
+        memory.copyMemory(from: source.baseAddress!, byteCount: source.count)
+        return amqp_bytes_t(len: source.count, bytes: memory)
+    }
 
     func cString(_ value: String) -> UnsafePointer<CChar> {
         let utf8 = Array(value.utf8) + [0]

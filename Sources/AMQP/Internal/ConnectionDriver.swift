@@ -35,6 +35,11 @@ final class ConnectionDriver {
     private var unsent: [AMQPClient.PublishRequest] = []
     private var consumerTags: [String: AMQPConsumerSpec] = [:]
     private var consumersStopped = false
+    /// Delivery tags of this connection that still need an ack or reject, ascending.
+    private var unsettled: [UInt64] = []
+    /// Tags acked by the commands of the current batch, or by confirms just read (publishes with
+    /// `acking`); sent together by sendAcks().
+    private var batchAcks: [UInt64] = []
     private var blocked = false
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
 
@@ -179,6 +184,8 @@ final class ConnectionDriver {
 
         try declare(client.topology, on: state)
         generation += 1
+        unsettled.removeAll()
+        batchAcks.removeAll()
         consumerTags.removeAll()
         if !consumersStopped {
             for spec in client.consumers { try startConsumer(spec, on: state) }
@@ -238,12 +245,42 @@ final class ConnectionDriver {
     private func serve() throws(AMQPError) -> ServeExit {
         guard let state = connection else { throw AMQPError(.connectionLost) }
         let socket = amqp_get_sockfd(state)
+        var commands: [AMQPClient.Command] = []
+        var descriptors = (
+            pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: client.wakeup.readDescriptor, events: Int16(POLLIN), revents: 0)
+        )
+        var nextDeadlineCheck = ContinuousClock.now
         while true {
-            for command in client.takeCommands() {
-                if let exit = try handle(command, on: state) { return exit }
+            client.takeCommands(into: &commands)
+            var handled = 0
+            do {
+                while handled < commands.count {
+                    let command = commands[handled]
+                    handled += 1
+                    if let exit = try handle(command, on: state) {
+                        client.returnCommands(commands[handled...])
+                        commands.removeAll(keepingCapacity: true)
+                        return exit
+                    }
+                }
+            } catch {
+                // The connection broke midway: the rest of the batch waits for the next connection
+                // (publishes are sent again, acks of this connection are dropped, and so on).
+                client.returnCommands(commands[handled...])
+                commands.removeAll(keepingCapacity: true)
+                throw error
             }
+            commands.removeAll(keepingCapacity: true)
+            try sendAcks(on: state)
             try sendUnsent(on: state)
-            expireDeadlines()
+            // Deadlines are seconds long; checking them a few times a second is plenty, and keeps
+            // a walk over every outstanding publish off the per-message path.
+            let now = ContinuousClock.now
+            if now >= nextDeadlineCheck {
+                expireDeadlines()
+                nextDeadlineCheck = now.advanced(by: .milliseconds(50))
+            }
             if client.isAbortRequested { return .closed }
             if !closeWaiters.isEmpty, unsent.isEmpty, confirms.count == 0 {
                 closeGracefully(state)
@@ -251,16 +288,18 @@ final class ConnectionDriver {
             }
 
             try readAvailableFrames(on: state)
+            try sendAcks(on: state)  // deliveries whose replies were just confirmed
             amqp_maybe_release_buffers(state)
 
             if amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0 { continue }
-            var descriptors = [
-                pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: client.wakeup.readDescriptor, events: Int16(POLLIN), revents: 0),
-            ]
+            descriptors.0.revents = 0
+            descriptors.1.revents = 0
             // Wake at least every 200 ms: heartbeats are only serviced inside library calls, and
             // publish deadlines need checking.
-            if poll(&descriptors, 2, 200) > 0, descriptors[1].revents != 0 {
+            let ready = withUnsafeMutableBytes(of: &descriptors) { raw in
+                poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, 200)
+            }
+            if ready > 0, descriptors.1.revents != 0 {
                 client.wakeup.drain()
             }
         }
@@ -272,12 +311,12 @@ final class ConnectionDriver {
             unsent.append(request)
         case .ack(let commandGeneration, let tag):
             guard commandGeneration == generation else { return nil }
-            let status = amqp_basic_ack(state, Self.channel, tag, 0)
-            guard status == AMQP_STATUS_OK.rawValue else { throw AMQPError(.connectionLost, Self.statusText(status)) }
+            batchAcks.append(tag)  // sent by sendAcks() once the batch is handled
         case .reject(let commandGeneration, let tag, let requeue):
             guard commandGeneration == generation else { return nil }
             let status = amqp_basic_reject(state, Self.channel, tag, requeue ? 1 : 0)
             guard status == AMQP_STATUS_OK.rawValue else { throw AMQPError(.connectionLost, Self.statusText(status)) }
+            removeUnsettled(tag)
         case .declareQueue(let queue, let continuation):
             do {
                 continuation.resume(returning: .success(try declareQueue(queue, on: state)))
@@ -317,6 +356,35 @@ final class ConnectionDriver {
         return nil
     }
 
+    /// Sends the acks of the batch just handled. When they cover the oldest unsettled deliveries
+    /// without a gap, one `basic.ack` with `multiple` settles all of those (one frame instead of
+    /// many, for us and for the broker); the others are acked one by one. Only acks the callers
+    /// asked for are ever sent: `multiple` never reaches a delivery that is not in the batch.
+    private func sendAcks(on state: amqp_connection_state_t) throws(AMQPError) {
+        guard !batchAcks.isEmpty else { return }
+        defer { batchAcks.removeAll(keepingCapacity: true) }
+        batchAcks.sort()
+        var covered = 0
+        while covered < unsettled.count, covered < batchAcks.count, unsettled[covered] == batchAcks[covered] {
+            covered += 1
+        }
+        if covered > 0 {
+            let status = amqp_basic_ack(state, Self.channel, unsettled[covered - 1], covered > 1 ? 1 : 0)
+            guard status == AMQP_STATUS_OK.rawValue else { throw AMQPError(.connectionLost, Self.statusText(status)) }
+            unsettled.removeSubrange(..<covered)
+        }
+        for tag in batchAcks[covered...] {
+            let status = amqp_basic_ack(state, Self.channel, tag, 0)
+            guard status == AMQP_STATUS_OK.rawValue else { throw AMQPError(.connectionLost, Self.statusText(status)) }
+            removeUnsettled(tag)
+        }
+    }
+
+    private func removeUnsettled(_ tag: UInt64) {
+        let index = unsettled.partitioningIndex { $0 >= tag }
+        if index < unsettled.count, unsettled[index] == tag { unsettled.remove(at: index) }
+    }
+
     private func probeQueue(_ name: String, on state: amqp_connection_state_t) throws(AMQPError) -> Bool {
         amqp_channel_open(state, Self.probeChannel)
         try Self.check(amqp_get_rpc_reply(state), code: .channelClosed, what: "channel.open")
@@ -338,12 +406,10 @@ final class ConnectionDriver {
     private func sendUnsent(on state: amqp_connection_state_t) throws(AMQPError) {
         guard !blocked, !unsent.isEmpty else { return }
         let now = ContinuousClock.now
-        let queue = unsent
-        unsent.removeAll()
         var index = 0
-        defer { unsent = Array(queue[index...]) + unsent }
-        while index < queue.count {
-            let request = queue[index]
+        defer { unsent.removeFirst(index) }  // what was sent (or expired); the rest waits
+        while index < unsent.count {
+            let request = unsent[index]
             if request.deadline <= now {
                 request.continuation.resume(returning: .failure(AMQPError(.publishTimedOut)))
                 index += 1
@@ -449,6 +515,8 @@ final class ConnectionDriver {
                 if let returned = pending.returned {
                     pending.request.continuation.resume(returning: .success(.returned(replyCode: returned.code, replyText: returned.text)))
                 } else {
+                    // Sent with the other acks once the frames at hand are read.
+                    if let delivery = pending.request.ackOnConfirm, delivery.generation == generation { batchAcks.append(delivery.tag) }
                     pending.request.continuation.resume(returning: .success(.acked))
                 }
             }
@@ -499,6 +567,7 @@ final class ConnectionDriver {
         switch message.start {
         case .deliver(let consumerTag, let deliveryTag, let redelivered, let exchange, let routingKey):
             let spec = consumerTags[consumerTag]
+            if !(spec?.noAck ?? false) { unsettled.append(deliveryTag) }
             client.deliveryContinuation.yield(AMQPDelivery(
                 queue: spec?.queue ?? "",
                 deliveryTag: deliveryTag,
@@ -535,6 +604,8 @@ final class ConnectionDriver {
             connection = nil
         }
         unsent = confirms.drain().map(\.request) + unsent
+        unsettled.removeAll()
+        batchAcks.removeAll()
         assembler.reset()
         consumerTags.removeAll()
         blocked = false

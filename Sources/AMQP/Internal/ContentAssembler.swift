@@ -50,13 +50,17 @@ struct ContentAssembler {
 
     /// A header frame. Returns the finished message when the body is empty.
     mutating func header(channel: UInt16, bodySize: UInt64, properties: AMQPProperties) throws(Failure) -> Message? {
-        guard var current = pending[channel], current.properties == nil else { throw .headerWithoutMethod }
+        // Taken out of the dictionary while it changes, so its body buffer is never shared (copied).
+        guard var current = pending.removeValue(forKey: channel) else { throw .headerWithoutMethod }
+        guard current.properties == nil else {
+            pending[channel] = current
+            throw .headerWithoutMethod
+        }
         current.properties = properties
         current.bodySize = bodySize
         current.keepsBody = bodySize <= UInt64(maxRetainedBodySize)
         if current.keepsBody { current.body.reserveCapacity(Int(bodySize)) }
         if bodySize == 0 {
-            pending[channel] = nil
             return Message(start: current.start, properties: properties, body: [], bodySize: 0)
         }
         pending[channel] = current
@@ -65,15 +69,15 @@ struct ContentAssembler {
 
     /// A body frame. Returns the finished message once all announced bytes have arrived.
     mutating func body(channel: UInt16, _ fragment: UnsafeRawBufferPointer) throws(Failure) -> Message? {
-        guard var current = pending[channel], let properties = current.properties else { throw .bodyWithoutHeader }
-        current.received += UInt64(fragment.count)
-        guard current.received <= current.bodySize else {
-            pending[channel] = nil
-            throw .bodyTooLong
+        guard var current = pending.removeValue(forKey: channel) else { throw .bodyWithoutHeader }
+        guard let properties = current.properties else {
+            pending[channel] = current
+            throw .bodyWithoutHeader
         }
+        current.received += UInt64(fragment.count)
+        guard current.received <= current.bodySize else { throw .bodyTooLong }
         if current.keepsBody { current.body.append(contentsOf: fragment) }
         if current.received == current.bodySize {
-            pending[channel] = nil
             return Message(start: current.start, properties: properties, body: current.body, bodySize: current.bodySize)
         }
         pending[channel] = current

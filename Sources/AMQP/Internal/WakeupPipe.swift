@@ -32,9 +32,11 @@ final class WakeupPipe: Sendable {
         _ = write(writeDescriptor, &byte, 1)
     }
 
-    /// Empties the pipe after a wake-up.
+    /// Empties the pipe after a wake-up. A short read means the pipe is empty (it is non-blocking),
+    /// so usually this is one system call and no allocation.
     func drain() {
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while read(readDescriptor, &buffer, buffer.count) > 0 {}
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer in
+            while read(readDescriptor, buffer.baseAddress, buffer.count) == buffer.count {}
+        }
     }
 }

@@ -40,7 +40,11 @@ final class IdempotencyCache: Sendable {
 
     private struct State {
         var entries: [Key: Entry] = [:]
-        var order: [Key] = []  // insertion order, for eviction
+        /// Insertion order, for eviction: a queue whose live part is `order[head...]`. Evicting
+        /// from the front moves `head` instead of shifting the whole array, which at 100,000
+        /// entries cost far more than running the command.
+        var order: [Key] = []
+        var head = 0
     }
 
     private let state = Mutex(State())
@@ -115,19 +119,28 @@ final class IdempotencyCache: Sendable {
     var count: Int { state.withLock { $0.entries.count } }
 
     private func evict(_ state: inout State, now: ContinuousClock.Instant) {
-        // Drop expired entries from the front, then the oldest finished ones beyond capacity.
-        var index = 0
-        while index < state.order.count, state.entries.count > capacity || isExpired(state.entries[state.order[index]], now) {
-            let key = state.order[index]
-            if case .running = state.entries[key] {
-                index += 1
-                continue
+        // Drop expired entries from the front, then the oldest finished ones beyond capacity. A
+        // command still running cannot go yet: it moves to the back and is looked at again later.
+        var steps = state.order.count - state.head
+        while steps > 0 {
+            let key = state.order[state.head]
+            let entry = state.entries[key]
+            guard state.entries.count > capacity || isExpired(entry, now) else { break }
+            steps -= 1
+            state.head += 1
+            switch entry {
+            case .running: state.order.append(key)
+            case .done: state.entries[key] = nil
+            case nil: break  // abandoned, or a second slot of a key that was run again
             }
-            state.entries[key] = nil
-            state.order.remove(at: index)
         }
-        if state.order.count > state.entries.count * 2 + 16 {
-            state.order.removeAll { state.entries[$0] == nil }
+        let live = state.order.count - state.head
+        if live > state.entries.count * 2 + 16 {
+            state.order = state.order[state.head...].filter { state.entries[$0] != nil }
+            state.head = 0
+        } else if state.head >= 1024, state.head * 2 >= state.order.count {
+            state.order.removeSubrange(..<state.head)
+            state.head = 0
         }
     }
 

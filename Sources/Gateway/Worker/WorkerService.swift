@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Store
+import Synchronization
 
 /// The worker: takes commands from `walink.commands`, runs them and answers on `reply_to` (or
 /// publishes the result to `walink.results`), acking each delivery only after its answer was
@@ -106,8 +107,19 @@ public final class WorkerService: Service, Sendable {
             await withDiscardingTaskGroup { work in
                 if let links { work.addTask { await links.run() } }
                 await withDiscardingTaskGroup { running in
-                    for await delivery in amqp.deliveries.cancelOnGracefulShutdown() {
-                        running.addTask { await self.process(delivery) }
+                    // Not `cancelOnGracefulShutdown()`: it merges the stream with the shutdown signal,
+                    // which costs every command an extra task hop. Graceful shutdown ends the stream
+                    // instead, and the flag leaves deliveries still buffered then for the broker to
+                    // requeue, as before.
+                    let stopping = StopFlag()
+                    await withGracefulShutdownHandler {
+                        for await delivery in amqp.deliveries {
+                            if stopping.isSet { break }
+                            running.addTask { await self.process(delivery) }
+                        }
+                    } onGracefulShutdown: { [amqp] in
+                        stopping.set()
+                        amqp.finishDeliveries()
                     }
                     logger.info("Worker stopping: no new commands; finishing the ones in flight")
                     await amqp.stopConsuming()
@@ -126,9 +138,7 @@ public final class WorkerService: Service, Sendable {
     func process(_ delivery: AMQPDelivery) async {
         let started = ContinuousClock.now
         let envelope = Envelope(delivery, names: configuration.names)
-        var logger = self.logger
-        logger[metadataKey: "walink.command"] = "\(envelope.command ?? "-")"
-        if let correlationID = envelope.correlationID { logger[metadataKey: "amqp.correlation_id"] = "\(correlationID)" }
+        let logger = CommandLog(logger: self.logger, command: envelope.command, correlationID: envelope.correlationID)
         logger.debug("Command started", metadata: ["amqp.redelivered": "\(delivery.redelivered)"])
 
         let key = envelope.messageID.map { messageID in
@@ -265,7 +275,7 @@ public final class WorkerService: Service, Sendable {
     /// Hands a command to the worker that holds its session's live connection, keeping `reply_to`,
     /// `correlation_id` and everything else, so that worker answers the caller directly. Returns
     /// false when that worker's queue is gone.
-    func forward(_ delivery: AMQPDelivery, envelope: Envelope, to worker: String, logger: Logger) async -> Bool {
+    func forward(_ delivery: AMQPDelivery, envelope: Envelope, to worker: String, logger: CommandLog) async -> Bool {
         var properties = delivery.properties
         properties.type = envelope.command
         var headers = properties.headers ?? AMQPTable()
@@ -290,7 +300,7 @@ public final class WorkerService: Service, Sendable {
     // MARK: - Answering
 
     /// Sends the answer where it belongs, then acks. Returns whether it was delivered.
-    func deliver(_ reply: IdempotencyCache.Reply, for envelope: Envelope, delivery: AMQPDelivery, logger: Logger) async -> Bool {
+    func deliver(_ reply: IdempotencyCache.Reply, for envelope: Envelope, delivery: AMQPDelivery, logger: CommandLog) async -> Bool {
         var headers: AMQPTable = ["status": .int32(Int32(reply.status))]
         let message: AMQPMessage
         let exchange: String
@@ -325,16 +335,21 @@ public final class WorkerService: Service, Sendable {
         }
 
         do {
-            let outcome = try await amqp.publish(message, exchange: exchange, routingKey: routingKey, mandatory: mandatory, timeout: configuration.publishTimeout)
+            // Once the broker confirms the answer, the connection thread acks the command itself.
+            let outcome = try await amqp.publish(
+                message, exchange: exchange, routingKey: routingKey, mandatory: mandatory, timeout: configuration.publishTimeout,
+                acking: delivery
+            )
             if case .returned = outcome {
-                // The reply queue is gone: keep the answer in walink.dead rather than drop it.
+                // The reply queue is gone: keep the answer in walink.dead rather than drop it. (A
+                // returned answer did not ack the command: that happens here, once it is kept.)
                 var dead = message
                 dead.properties.headers?["x-walink-reason"] = .string("reply queue not found")
                 dead.properties.headers?["x-walink-reply-to"] = .string(routingKey)
                 _ = try await amqp.publish(dead, exchange: configuration.names.deadExchange, routingKey: routingKey, timeout: configuration.publishTimeout)
                 logger.warning("Reply queue not found; reply kept in walink.dead")
+                amqp.ack(delivery)
             }
-            amqp.ack(delivery)
             return true
         } catch {
             // Not confirmed: requeue, and the redelivery is answered from the idempotency cache.
@@ -352,6 +367,56 @@ public final class WorkerService: Service, Sendable {
         guard let authorization else { return "" }
         return SHA256.hash(data: Array(authorization.utf8)).map { String($0, radix: 16) }.joined()
     }
+}
+
+/// The log lines of one command: the worker's logger with the command's metadata, which is put
+/// together only for lines the log level lets through. (Setting it on a copy of the logger made
+/// StreamLogHandler render its metadata text again, twice per command, even at warning level.)
+struct CommandLog: Sendable {
+    let logger: Logger
+    let command: String?
+    let correlationID: String?
+
+    var metadata: Logger.Metadata {
+        var metadata: Logger.Metadata = ["walink.command": "\(command ?? "-")"]
+        if let correlationID { metadata["amqp.correlation_id"] = "\(correlationID)" }
+        return metadata
+    }
+
+    func log(
+        level: Logger.Level, _ message: @autoclosure () -> Logger.Message, metadata extra: @autoclosure () -> Logger.Metadata = [:],
+        file: String = #fileID, function: String = #function, line: UInt = #line
+    ) {
+        logger.log(level: level, message(), metadata: metadata.merging(extra()) { $1 }, file: file, function: function, line: line)
+    }
+
+    func debug(
+        _ message: @autoclosure () -> Logger.Message, metadata extra: @autoclosure () -> Logger.Metadata = [:],
+        file: String = #fileID, function: String = #function, line: UInt = #line
+    ) {
+        log(level: .debug, message(), metadata: extra(), file: file, function: function, line: line)
+    }
+
+    func info(
+        _ message: @autoclosure () -> Logger.Message, metadata extra: @autoclosure () -> Logger.Metadata = [:],
+        file: String = #fileID, function: String = #function, line: UInt = #line
+    ) {
+        log(level: .info, message(), metadata: extra(), file: file, function: function, line: line)
+    }
+
+    func warning(
+        _ message: @autoclosure () -> Logger.Message, metadata extra: @autoclosure () -> Logger.Metadata = [:],
+        file: String = #fileID, function: String = #function, line: UInt = #line
+    ) {
+        log(level: .warning, message(), metadata: extra(), file: file, function: function, line: line)
+    }
+}
+
+/// Set once, read from any thread.
+private final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
 }
 
 /// The parts of a delivery the worker reads before running anything.

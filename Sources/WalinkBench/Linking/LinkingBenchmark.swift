@@ -85,7 +85,7 @@ enum LinkingBenchmark {
                             _ = try await client.call("session.create", ["session": .string(session)])
                             _ = try await client.call("session.qr", ["session": .string(session)])
                             guard await events.next("auth.qr", session: session, timeout: .seconds(300)) != nil else {
-                                throw BenchmarkError(message: "no QR for \(session)")
+                                throw BenchmarkError("no QR for \(session)")
                             }
                         }
                     }
@@ -110,7 +110,7 @@ enum LinkingBenchmark {
         let started = ContinuousClock.now
         guard try await client.call("session.qr", ["session": .string(session)])?.status == 404,
             let arrival = await events.next("auth.qr", session: session)
-        else { throw BenchmarkError(message: "no QR for \(session)") }
+        else { throw BenchmarkError("no QR for \(session)") }
         _ = try await client.call("session.delete", ["session": .string(session)])
         return arrival.received - started
     }
@@ -121,7 +121,7 @@ enum LinkingBenchmark {
         let started = ContinuousClock.now
         guard let answer = try await client.call("session.pairing-code", ["session": .string(session), "phone": .string(phone)]),
             answer.status == 200
-        else { throw BenchmarkError(message: "no pairing code for \(session)") }
+        else { throw BenchmarkError("no pairing code for \(session)") }
         let elapsed = ContinuousClock.now - started
         _ = try await client.call("session.delete", ["session": .string(session)])
         return elapsed
@@ -149,11 +149,6 @@ enum LinkingBenchmark {
             perSession, report.memorySessions, Double(report.residentBefore) / 1_048_576, Double(report.residentAfter) / 1_048_576))
         Swift.print("pairings running in the worker at the measurement: \(report.activeLinks)")
     }
-}
-
-struct BenchmarkError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
 }
 
 /// `walink sim` as a child process, on free ports, with its settings read from what it prints.
@@ -201,7 +196,7 @@ final class SimulatorProcess: Sendable {
             let rootHex = value("WALINK_WA_ROOT_KEY="), let rootKey = bytes(hex: rootHex)
         else {
             process.terminate()
-            throw BenchmarkError(message: "walink sim did not start: \(printed.joined(separator: "\n"))")
+            throw BenchmarkError("walink sim did not start: \(printed.joined(separator: "\n"))")
         }
         return SimulatorProcess(process: process, url: url, caFile: caFile, rootKey: rootKey)
     }

@@ -1,0 +1,230 @@
+import AMQP
+import Foundation
+import Gateway
+import Logging
+
+/// `worker.ping` through the real walink worker against raw rabbitmq-c echo responders (one without
+/// publisher confirms, the baseline; one that acks only after its reply is confirmed, as the worker
+/// does), in one run, on one broker, with one requester: sequential round-trip latency and
+/// pipelined throughput.
+///
+/// The worker runs in this process (``WorkerService``, on broker names of its own, so a real
+/// deployment on the same broker is not disturbed); each echo responder consumes a quorum queue
+/// declared like `walink.commands`, with the same prefetch. Within each round they take turns —
+/// call by call for latency, in short bursts for throughput, alternating which goes first — so that
+/// machine noise (other builds on the same cores) hits both alike; each figure is the median over rounds.
+enum AMQPBenchmark {
+    struct Options: Sendable {
+        var rounds = 5
+        /// Sequential calls per responder and round.
+        var latencyCalls = 1_000
+        /// Calls per responder before measuring (sequential, then one pipelined burst).
+        var warmupCalls = 500
+        /// Pipelined calls per responder and round.
+        var throughputCalls = 20_000
+        var inFlight = 200
+        /// Throughput runs in this many alternating bursts per responder and round.
+        var burstsPerRound = 10
+        /// The consumers' prefetch; the worker's default concurrency.
+        var prefetch: UInt16 = 64
+    }
+
+    /// What one responder did in one round.
+    struct RoundResult: Sendable {
+        var p50: Double
+        var p99: Double
+        var throughput: Double
+        /// CPU seconds the responder spent per call during the throughput runs.
+        var cpuPerCall: Double
+    }
+
+    /// The responders, in the order of the table.
+    enum Responder: Int, CaseIterable, Sendable {
+        case worker, raw, rawConfirmed
+
+        var name: String {
+            switch self {
+            case .worker: "walink worker"
+            case .raw: "raw rabbitmq-c echo"
+            case .rawConfirmed: "raw echo + confirms"
+            }
+        }
+    }
+
+    struct Report: Sendable {
+        var options: Options
+        /// Per responder (``Responder`` order), one result per round.
+        var rounds: [[RoundResult]]
+
+        subscript(_ responder: Responder) -> [RoundResult] { rounds[responder.rawValue] }
+    }
+
+    static func run(configuration: AMQPConfiguration, options: Options) async throws -> Report {
+        let names = WalinkNames(prefix: "bench.\(String(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF, radix: 16)).")
+        let echoQueue = names.prefix + "bench.echo"
+        let confirmedEchoQueue = names.prefix + "bench.echo-confirmed"
+
+        // The walink worker, as `walink worker` runs it, but in this process and quiet (info logs
+        // one line per command).
+        var logger = Logger(label: "walink.bench-worker")
+        logger.logLevel = .warning
+        let worker = WorkerService(
+            configuration: WorkerConfiguration(amqp: configuration, workerID: "bench-worker", concurrency: options.prefetch, names: names),
+            logger: logger
+        )
+        let workerTask = Task { try await worker.run() }
+        defer { workerTask.cancel() }
+        let connectDeadline = ContinuousClock.now.advanced(by: .seconds(30))
+        while !worker.amqp.isConnected {
+            guard ContinuousClock.now < connectDeadline else {
+                throw BenchmarkError("the worker did not connect to \(configuration.redactedURL) within 30 s")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+
+        // Quorum queues declared like walink.commands.
+        let queueArguments: [(String, AMQPFieldValue)] = [
+            ("x-delivery-limit", .int32(Int32(WalinkTopology.defaultDeliveryLimit))),
+            ("x-dead-letter-exchange", .string(names.deadExchange)),
+        ]
+        let echo = try await RawEchoResponder.start(
+            configuration: configuration, queue: echoQueue, arguments: queueArguments, prefetch: options.prefetch
+        )
+        let confirmedEcho = try await RawEchoResponder.start(
+            configuration: configuration, queue: confirmedEchoQueue, arguments: queueArguments, prefetch: options.prefetch, confirmed: true
+        )
+
+        let targets = Responder.allCases.map { responder in
+            switch responder {
+            case .worker: Requester.Target(queue: names.commandsQueue, command: "worker.ping")
+            case .raw: Requester.Target(queue: echoQueue, command: "worker.ping")
+            case .rawConfirmed: Requester.Target(queue: confirmedEchoQueue, command: "worker.ping")
+            }
+        }
+        let measured: Result<Report, BenchmarkError> = await onThread(named: "walink-bench-requester") {
+            do throws(BenchmarkError) {
+                let requester = try Requester(configuration: configuration)
+                defer { requester.close() }
+                for target in targets {
+                    _ = try requester.latencies(target, calls: options.warmupCalls)
+                    _ = try requester.throughput(target, calls: max(options.inFlight * 5, 1_000), inFlight: options.inFlight)
+                }
+                var rounds = [[RoundResult]](repeating: [], count: targets.count)
+                for round in 1...options.rounds {
+                    let latency = try requester.interleavedLatencies(targets, callsEach: options.latencyCalls)
+                    let throughput = try requester.interleavedThroughput(
+                        targets, callsEach: options.throughputCalls, bursts: options.burstsPerRound, inFlight: options.inFlight
+                    )
+                    var line = "  round \(round)/\(options.rounds)"
+                    for responder in Responder.allCases {
+                        let samples = latency[responder.rawValue].sorted()
+                        let result = RoundResult(
+                            p50: percentile(samples, 0.50), p99: percentile(samples, 0.99),
+                            throughput: throughput[responder.rawValue].callsPerSecond,
+                            cpuPerCall: throughput[responder.rawValue].responderCPUPerCall
+                        )
+                        rounds[responder.rawValue].append(result)
+                        line += "  | \(responder.name): \(micro(result.p50)) / \(micro(result.p99)), \(rate(result.throughput))"
+                    }
+                    Swift.print(line)
+                }
+                return .success(Report(options: options, rounds: rounds))
+            } catch {
+                return .failure(error)
+            }
+        }
+
+        for responder in [echo, confirmedEcho] {
+            if let error = await responder.stop() { Swift.print("raw echo responder on \(responder.queue) ended with: \(error)") }
+        }
+        workerTask.cancel()
+        _ = try? await workerTask.value
+        // Leave nothing behind on the broker (quorum queues are each a process of their own).
+        _ = await onThread(named: "walink-bench-cleanup") { () -> Bool in
+            guard let connection = try? RawConnection(configuration: configuration, name: "walink-bench cleanup") else { return false }
+            defer { connection.close() }
+            for queue in [echoQueue, confirmedEchoQueue, names.commandsQueue, names.deadQueue] { try? connection.deleteQueue(queue) }
+            for exchange in [names.commandsExchange, names.unroutedCommandsExchange, names.eventsExchange, names.resultsExchange, names.deadExchange] {
+                try? connection.deleteExchange(exchange)
+            }
+            return true
+        }
+        return try measured.get()
+    }
+
+    // MARK: - Printing
+
+    static func print(_ report: Report, configuration: AMQPConfiguration) {
+        let options = report.options
+        let summaries = Responder.allCases.map { summary(report[$0]) }
+        let worker = summaries[Responder.worker.rawValue], raw = summaries[Responder.raw.rawValue]
+        let confirmed = summaries[Responder.rawConfirmed.rawValue]
+        let latencyRatio = worker.p50 / raw.p50
+        let throughputRatio = worker.throughput / raw.throughput
+        Swift.print("""
+
+        worker.ping round trip through RabbitMQ at \(configuration.host):\(configuration.port)
+          quorum queues, Direct Reply-to, one rabbitmq-c requester, prefetch \(options.prefetch); medians over \(options.rounds) rounds
+          latency: \(options.latencyCalls) sequential calls each per round, interleaved call by call
+          throughput: \(options.throughputCalls) calls each per round, \(options.inFlight) in flight, in \(options.burstsPerRound) bursts taking turns
+          CPU/call: this process's CPU time outside the requester during the throughput runs, per call (broker not included)
+          raw echo acks right after replying; raw echo + confirms acks only once the reply is confirmed, as the worker does
+
+                                     p50         p99      throughput   CPU/call
+        """)
+        for responder in Responder.allCases {
+            let value = summaries[responder.rawValue]
+            Swift.print(
+                pad(responder.name, 24) + pad(micro(value.p50), 12, left: true) + pad(micro(value.p99), 12, left: true)
+                    + pad(rate(value.throughput), 16, left: true) + pad(micro(value.cpuPerCall), 11, left: true)
+            )
+        }
+        Swift.print("")
+        Swift.print("worker/raw p50 latency                \(ratio(latencyRatio))  (target <= 1.2)  \(latencyRatio <= 1.2 ? "met" : "MISSED")")
+        Swift.print("worker/raw throughput                 \(ratio(throughputRatio))  (target >= 0.8)  \(throughputRatio >= 0.8 ? "met" : "MISSED")")
+        Swift.print("worker/(raw + confirms) p50 latency   \(ratio(worker.p50 / confirmed.p50))")
+        Swift.print("worker/(raw + confirms) throughput    \(ratio(worker.throughput / confirmed.throughput))")
+    }
+
+    private static func ratio(_ value: Double) -> String { String(format: "%.2f", value) }
+
+    private static func summary(_ rounds: [RoundResult]) -> RoundResult {
+        RoundResult(
+            p50: median(rounds.map(\.p50)), p99: median(rounds.map(\.p99)),
+            throughput: median(rounds.map(\.throughput)), cpuPerCall: median(rounds.map(\.cpuPerCall))
+        )
+    }
+
+    static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+        guard !sorted.isEmpty else { return .nan }
+        let index = min(sorted.count - 1, max(0, Int((Double(sorted.count) * fraction).rounded(.up)) - 1))
+        return sorted[index]
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
+    private static func micro(_ seconds: Double) -> String { String(format: "%.0f µs", seconds * 1e6) }
+    private static func rate(_ perSecond: Double) -> String { String(format: "%.0f calls/s", perSecond) }
+
+    private static func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+        let count = text.count
+        guard count < width else { return text }
+        let spaces = String(repeating: " ", count: width - count)
+        return left ? spaces + text : text + spaces
+    }
+}
+
+/// Runs blocking work on a thread of its own, off the cooperative pool (which has only as many
+/// threads as cores, and which the in-process worker needs).
+func onThread<T: Sendable>(named name: String, _ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: body()) }
+        thread.name = name
+        thread.start()
+    }
+}
