@@ -292,9 +292,24 @@ struct LinkStateMachine: Sendable {
             // A close before the handshake finished is reported by connectionFailed; be safe anyway.
             return finish(.failed(LinkFailure(.connectionLost, "connection closed during the handshake")))
         default:
+            if lastRefIsRunningOut(now) {
+                // WhatsApp closes the socket once its last code is done (spec §4.4), which races with our
+                // own rotation timer: this is the end of the codes, not a failure.
+                return finish(.timeout)
+            }
             let detail = error.map { "\($0.code)" } ?? (wasOpen ? "closed by the server" : "closed")
             return finish(.failed(LinkFailure(.connectionLost, "connection lost: \(detail)")))
         }
+    }
+
+    /// Whether the last QR ref is showing with at most a little of its time left and nothing else
+    /// (pairing code, passkey) keeps the connection needed.
+    private func lastRefIsRunningOut(_ now: LinkTime) -> Bool {
+        guard isRegistered, qrShowing, refIndex >= refs.count - 1, code == nil, codeWaiters.isEmpty, !passkeyActive else {
+            return false
+        }
+        let remaining = refStartedAt + refLifetime - now.elapsed
+        return remaining <= max(.seconds(2), refLifetime / 10)
     }
 
     private mutating func openLoginConnection() -> [LinkAction] {

@@ -45,6 +45,30 @@ import WhatsAppProtocol
         #expect(harness.timers[.pairDevice] == nil)
     }
 
+    /// WhatsApp closes the socket when its last code is done; that close can beat our own timer.
+    @Test func theServerClosingAsTheLastRefEndsIsATimeout() throws {
+        var harness = Harness()
+        harness.openRegistration()
+        harness.receive(primary.pairDevice())
+        for _ in 1..<6 { try #require(harness.fire(.qrRotation) != nil) }
+        harness.advance(.seconds(19))
+        harness.feed(.connectionClosed(harness.connection, nil))
+        #expect(harness.terminalEvents == [.timeout])
+    }
+
+    @Test func theServerClosingEarlierIsALostConnection() throws {
+        var harness = Harness()
+        harness.openRegistration()
+        harness.receive(primary.pairDevice())
+        harness.advance(.seconds(50))
+        harness.feed(.connectionClosed(harness.connection, nil))
+        guard case .failed(let failure)? = harness.terminalEvents.first else {
+            Issue.record("expected a failure, got \(harness.terminalEvents)")
+            return
+        }
+        #expect(failure.code == .connectionLost)
+    }
+
     @Test func refsRotateThenTimeOutWithExactlyOneTerminalEvent() throws {
         var harness = Harness()
         harness.openRegistration()
