@@ -110,6 +110,8 @@ let package = Package(
 
         // MARK: - Sessions, credentials and callers
 
+        .target(name: "JSON"),
+
         .target(
             name: "Store",
             dependencies: [
@@ -122,6 +124,7 @@ let package = Package(
         .target(
             name: "Auth",
             dependencies: [
+                "JSON",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -137,6 +140,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
+                "JSON",
                 "AMQP",
                 "Store",
                 "Auth",
@@ -194,12 +198,14 @@ let package = Package(
             name: "WhatsAppProtocolTests",
             dependencies: [
                 "WhatsAppProtocol",
+                "TestRandom",
                 "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        .target(name: "TestRandom", path: "Tests/TestRandom"),
         .target(
             name: "WalinkTestSupport",
             dependencies: [
@@ -213,7 +219,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AMQPTests",
-            dependencies: ["AMQP", "WalinkTestSupport"]
+            dependencies: ["AMQP", "WalinkTestSupport", "TestRandom"]
         ),
         .testTarget(
             name: "GatewayTests",
@@ -234,6 +240,10 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "JSONTests",
+            dependencies: ["JSON"]
+        ),
+        .testTarget(
             name: "StoreTests",
             dependencies: ["Store", .product(name: "Crypto", package: "swift-crypto")]
         ),
@@ -241,6 +251,8 @@ let package = Package(
             name: "AuthTests",
             dependencies: [
                 "Auth",
+                "JSON",
+                "TestRandom",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import JSON
 /// The usable signature keys of a JWKS document (RFC 7517 §5), and the rule that picks the one
 /// key a token may be verified with.
 struct JSONWebKeySet: Sendable {
@@ -25,7 +26,7 @@ struct JSONWebKeySet: Sendable {
     static func parse(_ document: [UInt8]) throws(Malformed) -> (set: JSONWebKeySet, skipped: [String]) {
         let json: JSONValue
         do {
-            json = try JSONReader.parse(document)
+            json = try JSONParser.parse(document, maxDepth: 32)
         } catch {
             throw Malformed()
         }

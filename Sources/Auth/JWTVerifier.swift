@@ -1,3 +1,4 @@
+import JSON
 import Foundation
 
 /// Verifies a login JWT (a JWS in compact serialization, RFC 7515/7519) against the frontend's
@@ -77,7 +78,7 @@ struct JWTVerifier: Sendable {
         }
     }
 
-    private func checkTimes(_ claims: [String: JSONValue]) throws(AuthError) {
+    private func checkTimes(_ claims: JSONObject) throws(AuthError) {
         let now = self.now().timeIntervalSince1970
         let leeway = configuration.leeway.timeInterval
         guard let expiry = claims["exp"]?.numberValue else {
@@ -96,7 +97,7 @@ struct JWTVerifier: Sendable {
         }
     }
 
-    private func checkIssuerAndAudience(_ claims: [String: JSONValue]) throws(AuthError) {
+    private func checkIssuerAndAudience(_ claims: JSONObject) throws(AuthError) {
         if let issuer = configuration.issuer, claims["iss"]?.stringValue != issuer {
             throw AuthError(.invalidIssuer, "the token was not issued by the configured issuer")
         }
@@ -113,7 +114,7 @@ struct JWTVerifier: Sendable {
         }
     }
 
-    private func principal(_ claims: [String: JSONValue]) throws(AuthError) -> Principal {
+    private func principal(_ claims: JSONObject) throws(AuthError) -> Principal {
         guard let subject = claims["sub"]?.stringValue, Self.isPrintable(subject, maxLength: 256) else {
             throw AuthError(.invalidClaims, "the token has no usable sub claim")
         }
@@ -141,8 +142,8 @@ struct JWTVerifier: Sendable {
         return Principal(organization: organization, subject: subject, capabilities: capabilities, kind: .jwt)
     }
 
-    private static func object(_ bytes: [UInt8], _ part: String) throws(AuthError) -> [String: JSONValue] {
-        guard let json = try? JSONReader.parse(bytes, maxDepth: maxJSONDepth), let object = json.objectValue else {
+    private static func object(_ bytes: [UInt8], _ part: String) throws(AuthError) -> JSONObject {
+        guard let json = try? JSONParser.parse(bytes, maxDepth: maxJSONDepth), let object = json.objectValue else {
             throw AuthError(.malformedToken, "the token \(part) is not a JSON object")
         }
         return object

@@ -1,3 +1,4 @@
+import TestRandom
 import Testing
 @testable import AMQP
 
@@ -111,20 +112,9 @@ import Testing
 }
 
 @Suite struct BackoffTests {
-    struct Fixed: RandomNumberGenerator {
-        var state: UInt64 = 42
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func growsWithinBoundsAndResets() {
         var backoff = Backoff(initial: 0.1, maximum: 2)
-        var random = Fixed()
+        var random = SeededRandom(seed: 42)
         var caps: [Double] = []
         for attempt in 0..<10 {
             let cap = min(2, 0.1 * Double(1 << attempt))

@@ -1,26 +1,15 @@
 import Auth
 import Foundation
+import TestRandom
 import Testing
 
 /// Whatever arrives in the header, the answer is a clean 401 with a specific code: no crash, no
 /// hang, no key set fetch for garbage.
 @Suite struct HostileInputTests {
-    /// A seeded generator, so a failure can be reproduced.
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func randomBytesAreRefusedCleanly() async throws {
         let key = TestSigningKey.p256("ec-1")
         try await AuthHarness.with(keys: [key]) { harness in
-            var random = SplitMix64(state: 0x5EED)
+            var random = SeededRandom(seed: 0x5EED)
             let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/~".utf8)
             for round in 0..<600 {
                 let length = Int.random(in: 0...300, using: &random)

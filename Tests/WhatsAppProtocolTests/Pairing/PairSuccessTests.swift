@@ -1,3 +1,4 @@
+import TestRandom
 import Crypto
 import Foundation
 import SwiftProtobuf

@@ -1,7 +1,9 @@
-/// A strict JSON (RFC 8259) parser for command bodies from untrusted callers.
+/// A strict JSON (RFC 8259) parser for untrusted bytes: command bodies, token headers and claims,
+/// key sets.
 ///
-/// Strict on purpose: invalid UTF-8, duplicate keys, unescaped control characters and trailing
-/// bytes are errors, and nesting is bounded so hostile input cannot exhaust the stack.
+/// Strict on purpose: invalid UTF-8, duplicate keys (RFC 7515 §4: a header with two `alg` members
+/// must not be read two ways), unescaped control characters, over-long numbers and trailing bytes
+/// are errors, and nesting is bounded so hostile input cannot exhaust the stack.
 public struct JSONParser {
     public struct Failure: Error, Hashable, CustomStringConvertible {
         /// Byte offset where parsing stopped.
@@ -11,6 +13,8 @@ public struct JSONParser {
     }
 
     public static let defaultMaxDepth = 64
+    /// Longer number literals are refused: nothing we read needs them, and parsing them costs time.
+    public static let maxNumberLength = 64
 
     private let bytes: [UInt8]
     private var index = 0
@@ -212,6 +216,7 @@ public struct JSONParser {
             guard index < bytes.count, isDigit(bytes[index]) else { throw failure("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
+        guard index - start <= Self.maxNumberLength else { throw Failure(offset: start, reason: "number too long") }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if isInteger, let value = Int64(text) { return .int(value) }
         guard let value = Double(text), value.isFinite else { throw Failure(offset: start, reason: "number out of range") }

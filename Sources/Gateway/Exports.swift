@@ -1,0 +1,2 @@
+// Commands, replies and events are JSON: users of Gateway get the JSON types with it.
+@_exported import JSON
