@@ -9,7 +9,8 @@ struct CallCommand: AsyncParsableCommand {
         commandName: "call",
         abstract: "Send one command and print the answer: the status line, then the JSON body.",
         discussion: """
-            Exits 0 on a 2xx answer, 1 on an error answer, 3 when no answer came in time.
+            Exits 0 on a 2xx answer, 1 on an error answer, 2 when the broker cannot be reached, 3 when no
+            answer came in time.
             --param values are always strings; use --json for numbers, booleans or objects.
             Examples:
               walink call worker.ping
@@ -52,85 +53,62 @@ struct CallCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .error
-            return handler
-        }
+        Settings.startLogging(level: .error)
         let body = try makeBody()
         var configuration = try AMQPConfiguration(url: Settings.string(amqpURL, "WALINK_AMQP_URL", default: "amqp://guest:guest@127.0.0.1:5672/"))
         configuration.connectionName = "walink call"
         configuration.reconnectInitialDelay = 0.2
-        let client = AMQPClient(
-            configuration: configuration,
-            consumers: [AMQPConsumerSpec(queue: "amq.rabbitmq.reply-to", noAck: true)],
+        let client = CommandClient(
+            amqp: configuration,
+            names: WalinkNames(prefix: Settings.string(topologyPrefix, "WALINK_TOPOLOGY_PREFIX", default: "")),
+            token: Settings.optionalString(token, "WALINK_TOKEN"),
             maxConnectAttempts: 3,
             logger: Logger(label: "walink.call")
         )
-        let correlationID = UUID().uuidString.lowercased()
-        var headers = AMQPTable()
-        if let token = Settings.optionalString(token, "WALINK_TOKEN") { headers["authorization"] = .string("Bearer \(token)") }
-        let message = AMQPMessage(body: body, properties: AMQPProperties(
-            contentType: "application/json", headers: headers, correlationID: correlationID,
-            replyTo: "amq.rabbitmq.reply-to", expiration: String(Int(timeout * 1000)),
-            messageID: messageID ?? UUID().uuidString.lowercased(), timestamp: UInt64(Date().timeIntervalSince1970), type: command
-        ))
-        let names = WalinkNames(prefix: Settings.string(topologyPrefix, "WALINK_TOPOLOGY_PREFIX", default: ""))
-        let outcome = try await Self.call(
-            client: client, message: message, exchange: names.commandsExchange, command: command, correlationID: correlationID, timeout: timeout
-        )
-        switch outcome {
-        case .reply(let reply):
-            let status = reply.properties.headers?["status"]?.intValue ?? 0
-            print("status: \(status)")
-            if let value = try? JSONParser.parse(reply.body) {
-                print(value.prettyText)
-            } else {
-                print(String(decoding: reply.body, as: UTF8.self))
-            }
-            if !(200..<300).contains(status) { throw ExitCode(1) }
-        case .timedOut:
+        let limit = Duration.milliseconds(Int64(timeout * 1000))
+        let answer: CommandClient.Answer?
+        do {
+            answer = try await call(client: client, body: body, limit: limit)
+        } catch let error as AMQPError {
+            FileHandle.standardError.write(Data("cannot reach the broker at \(configuration.redactedURL): \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        guard let answer else {
             FileHandle.standardError.write(Data("no answer within \(timeout) s (is a worker running on this broker?)\n".utf8))
             throw ExitCode(3)
         }
+        print("status: \(answer.status)")
+        print(answer.body == .null ? String(decoding: answer.rawBody, as: UTF8.self) : answer.body.prettyText)
+        if !(200..<300).contains(answer.status) { throw ExitCode(1) }
     }
 
-    enum Outcome: Sendable {
-        case reply(AMQPDelivery)
-        case timedOut
-    }
-
-    /// Publishes the command and waits for the reply that carries our correlation id.
-    static func call(
-        client: AMQPClient, message: AMQPMessage, exchange: String, command: String, correlationID: String, timeout: Double
-    ) async throws -> Outcome {
-        try await withThrowingTaskGroup(of: Outcome?.self) { group in
+    /// The answer, or nil after `limit`; a broker that cannot be reached throws.
+    func call(client: CommandClient, body: [UInt8], limit: Duration) async throws -> CommandClient.Answer? {
+        try await withThrowingTaskGroup(of: CommandClient.Answer?.self) { group in
             group.addTask {
                 try await client.run()
                 return nil
             }
             group.addTask {
-                try await client.waitUntilConnected()
-                _ = try await client.publish(message, exchange: exchange, routingKey: command, timeout: .seconds(timeout))
-                for await delivery in client.deliveries where delivery.properties.correlationID == correlationID {
-                    return .reply(delivery)
-                }
-                return nil
-            }
-            group.addTask {
-                try await Task.sleep(for: .seconds(timeout))
-                return .timedOut
-            }
-            var result: Outcome = .timedOut
-            while let next = try await group.next() {
-                if let next {
-                    result = next
-                    break
+                // Bounded as a whole: a broker that is down counts against the same timeout.
+                try await withThrowingTaskGroup(of: CommandClient.Answer?.self) { attempt in
+                    attempt.addTask {
+                        try await client.amqp.waitUntilConnected()
+                        return try await client.call(command, rawBody: body, messageID: messageID, timeout: limit)
+                    }
+                    attempt.addTask {
+                        try await Task.sleep(for: limit)
+                        return nil
+                    }
+                    let first = try await attempt.next() ?? nil
+                    attempt.cancelAll()
+                    return first
                 }
             }
+            defer { group.cancelAll() }
+            let answer = try await group.next() ?? nil
             await client.shutdown()
-            group.cancelAll()
-            return result
+            return answer
         }
     }
 

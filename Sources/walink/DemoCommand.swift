@@ -8,6 +8,7 @@ import NIOPosix
 import ServiceLifecycle
 import Store
 import WhatsAppLink
+import WhatsAppProtocol
 import WhatsAppSimulator
 
 struct DemoCommand: AsyncParsableCommand {
@@ -29,11 +30,7 @@ struct DemoCommand: AsyncParsableCommand {
     var phoneDelay: Double = 3
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        Settings.startLogging(level: .warning)
         let url = Settings.string(amqpURL, "WALINK_AMQP_URL", default: "amqp://guest:guest@127.0.0.1:5672/")
         let amqp = try AMQPConfiguration(url: url)
         let broker = try await DemoBroker.ensure(amqp)
@@ -59,7 +56,7 @@ struct DemoCommand: AsyncParsableCommand {
         let token = try await store.createAPIKey(organization: "demo", name: "demo", permissions: ["manage"]).key
         var link = LinkConfiguration(
             url: URL(string: endpoints.webSocketURL)!, extraCAFile: endpoints.caFilePath,
-            rootPublicKey: LinkingSettings.bytes(hex: endpoints.rootPublicKeyHex) ?? []
+            rootPublicKey: Hex.decode(endpoints.rootPublicKeyHex) ?? []
         )
         link.firstQRLifetime = .seconds(60)
         let names = WalinkNames(prefix: "demo-\(UInt32.random(in: .min ... .max)).")

@@ -30,11 +30,7 @@ struct EventsCommand: AsyncParsableCommand {
     var topologyPrefix: String?
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        Settings.startLogging(level: .warning)
         let names = WalinkNames(prefix: Settings.string(topologyPrefix, "WALINK_TOPOLOGY_PREFIX", default: ""))
         var configuration = try AMQPConfiguration(url: Settings.string(amqpURL, "WALINK_AMQP_URL", default: "amqp://guest:guest@127.0.0.1:5672/"))
         configuration.connectionName = "walink events"

@@ -22,7 +22,7 @@ enum LinkingSettings {
             link.extraCAFile = path
         }
         if let hex = value(environment, "WALINK_WA_ROOT_KEY") {
-            guard let key = bytes(hex: hex), key.count == 32 else {
+            guard let key = Hex.decode(hex), key.count == 32 else {
                 throw SettingsError(message: "WALINK_WA_ROOT_KEY must be 64 hex digits (a Curve25519 public key)")
             }
             link.rootPublicKey = key
@@ -49,18 +49,5 @@ enum LinkingSettings {
             throw SettingsError(message: "\(name) must be a number of seconds")
         }
         return .milliseconds(Int64(seconds * 1000))
-    }
-
-    static func bytes(hex: String) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        var result: [UInt8] = []
-        var index = 0
-        while index < digits.count {
-            guard let byte = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
-            result.append(byte)
-            index += 2
-        }
-        return result
     }
 }

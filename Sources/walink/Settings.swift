@@ -32,6 +32,15 @@ enum Settings {
         return level
     }
 
+    /// Logs to standard error (standard output stays for the command's own output).
+    static func startLogging(level: Logger.Level) {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+
     /// `<hostname>-<4 hex digits>`: unique enough to tell workers apart in logs and pings.
     static func defaultWorkerID() -> String {
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "worker"

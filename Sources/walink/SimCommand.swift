@@ -1,8 +1,8 @@
 import ArgumentParser
-import Crypto
 import Foundation
 import Logging
 import NIOPosix
+import WhatsAppProtocol
 import WhatsAppSimulator
 
 struct SimCommand: AsyncParsableCommand {
@@ -45,11 +45,7 @@ struct SimCommand: AsyncParsableCommand {
     var phoneDelay: Double = 0
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
-            return handler
-        }
+        Settings.startLogging(level: .info)
         let state = try SimulatorState.load(directory: stateDir, host: host)
         let simulator = try Simulator(
             configuration: SimulatorConfiguration(
@@ -88,11 +84,7 @@ struct SimulatorState {
         if let existing = try? String(contentsOfFile: rootFile, encoding: .utf8) {
             rootHex = existing.trimmingCharacters(in: .whitespacesAndNewlines)
         } else {
-            var bytes = Array(Curve25519.KeyAgreement.PrivateKey().rawRepresentation)
-            bytes[0] &= 248
-            bytes[31] &= 127
-            bytes[31] |= 64
-            rootHex = bytes.map { String(format: "%02x", $0) }.joined()
+            rootHex = Hex.encode(KeyPair.generate().privateKey)
             guard manager.createFile(atPath: rootFile, contents: Data(rootHex.utf8), attributes: [.posixPermissions: 0o600]) else {
                 throw SettingsError(message: "cannot write \(rootFile)")
             }

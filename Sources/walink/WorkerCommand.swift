@@ -38,11 +38,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let level = try Settings.logLevel(logLevel)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        Settings.startLogging(level: level)
         let logger = Logger(label: "walink")
         let url = Settings.string(amqpURL, "WALINK_AMQP_URL", default: "amqp://guest:guest@127.0.0.1:5672/")
         let concurrency = try Settings.integer(concurrency, "WALINK_CONCURRENCY", default: 64)

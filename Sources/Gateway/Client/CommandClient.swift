@@ -12,10 +12,11 @@ public final class CommandClient: Sendable {
         case delivered(AMQPDelivery)
     }
 
-    /// An answer: the `status` header and the JSON body.
+    /// An answer: the `status` header and the body (parsed, and as sent).
     public struct Answer: Sendable {
         public let status: Int
         public let body: JSONValue
+        public let rawBody: [UInt8]
     }
 
     public let amqp: AMQPClient
@@ -23,12 +24,19 @@ public final class CommandClient: Sendable {
     let token: String?
     private let slots = Mutex<[String: Slot]>([:])
 
-    public init(amqp configuration: AMQPConfiguration, names: WalinkNames = .standard, token: String? = nil, logger: Logger) {
+    /// - Parameter maxConnectAttempts: give up (``run()`` throws) after this many failed connects.
+    public init(
+        amqp configuration: AMQPConfiguration,
+        names: WalinkNames = .standard,
+        token: String? = nil,
+        maxConnectAttempts: Int? = nil,
+        logger: Logger
+    ) {
         self.names = names
         self.token = token
         amqp = AMQPClient(
             configuration: configuration, consumers: [AMQPConsumerSpec(queue: "amq.rabbitmq.reply-to", noAck: true)],
-            logger: logger
+            maxConnectAttempts: maxConnectAttempts, logger: logger
         )
     }
 
@@ -50,14 +58,22 @@ public final class CommandClient: Sendable {
 
     /// Sends `command` with `body` and waits for its answer; nil when none came within `timeout`.
     public func call(_ command: String, _ body: JSONValue = [:], timeout: Duration = .seconds(60)) async throws -> Answer? {
-        let id = UUID().uuidString
+        try await call(command, rawBody: body.serialized, timeout: timeout)
+    }
+
+    /// Sends `command` with a body as given (which need not be valid JSON) and waits for its answer;
+    /// nil when none came within `timeout`. `messageID` defaults to a new random id.
+    public func call(_ command: String, rawBody: [UInt8], messageID: String? = nil, timeout: Duration = .seconds(60)) async throws -> Answer? {
+        let id = UUID().uuidString.lowercased()
         // Registered before publishing: the answer may come back before the caller starts waiting.
         slots.withLock { $0[id] = .waiting(nil) }
         var headers = AMQPTable()
         if let token { headers["authorization"] = .string("Bearer \(token)") }
-        let message = AMQPMessage(body: body.serialized, properties: AMQPProperties(
+        let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+        let message = AMQPMessage(body: rawBody, properties: AMQPProperties(
             contentType: "application/json", headers: headers, correlationID: id, replyTo: "amq.rabbitmq.reply-to",
-            expiration: String(Int(timeout.components.seconds * 1000)), messageID: id
+            expiration: String(max(1, milliseconds)), messageID: messageID ?? id,
+            timestamp: UInt64(Date().timeIntervalSince1970), type: command
         ))
         do {
             _ = try await amqp.publish(message, exchange: names.commandsExchange, routingKey: command, timeout: timeout)
@@ -93,7 +109,10 @@ public final class CommandClient: Sendable {
             return first
         }
         guard let delivery else { return nil }
-        return Answer(status: delivery.properties.headers?["status"]?.intValue ?? 0, body: (try? JSONParser.parse(delivery.body)) ?? .null)
+        return Answer(
+            status: delivery.properties.headers?["status"]?.intValue ?? 0, body: (try? JSONParser.parse(delivery.body)) ?? .null,
+            rawBody: delivery.body
+        )
     }
 
     private func resolve(_ id: String, with delivery: AMQPDelivery?) {

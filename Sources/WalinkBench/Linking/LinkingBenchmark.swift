@@ -8,6 +8,7 @@ import ServiceLifecycle
 import Store
 import Synchronization
 import WhatsAppLink
+import WhatsAppProtocol
 
 /// Linking through the real worker against `walink sim` running as its own process (so only the
 /// worker's memory is counted): time from `session.qr` to the first `auth.qr` event, time to a
@@ -193,7 +194,7 @@ final class SimulatorProcess: Sendable {
             printed.first { $0.contains(prefix) }.map { String($0.split(separator: "=", maxSplits: 1).last ?? "") }
         }
         guard let urlText = value("WALINK_WA_URL="), let url = URL(string: urlText), let caFile = value("WALINK_WA_CA_FILE="),
-            let rootHex = value("WALINK_WA_ROOT_KEY="), let rootKey = bytes(hex: rootHex)
+            let rootHex = value("WALINK_WA_ROOT_KEY="), let rootKey = Hex.decode(rootHex), rootKey.count == 32
         else {
             process.terminate()
             throw BenchmarkError("walink sim did not start: \(printed.joined(separator: "\n"))")
@@ -206,11 +207,5 @@ final class SimulatorProcess: Sendable {
             process.interrupt()
             process.waitUntilExit()
         }
-    }
-
-    static func bytes(hex: String) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard digits.count == 64 else { return nil }
-        return stride(from: 0, to: 64, by: 2).compactMap { UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16) }
     }
 }

@@ -7,6 +7,7 @@ import NIOPosix
 import Store
 import WalinkTestSupport
 import WhatsAppLink
+import WhatsAppProtocol
 import WhatsAppSimulator
 
 /// The whole linking path: a WhatsApp simulator (TLS, its own root key), a worker with a real
@@ -81,7 +82,7 @@ struct LinkingHarness {
     static func linkingConfiguration(_ endpoints: SimulatorEndpoints, timing: Timing, maxLinks: Int = 1000) throws -> LinkManager.Configuration {
         var link = LinkConfiguration(
             url: URL(string: endpoints.webSocketURL)!, extraCAFile: endpoints.caFilePath,
-            rootPublicKey: try unhexBytes(endpoints.rootPublicKeyHex)
+            rootPublicKey: Hex.decode(endpoints.rootPublicKeyHex) ?? []
         )
         link.firstQRLifetime = timing.firstQR
         link.nextQRLifetime = timing.nextQR
@@ -121,16 +122,5 @@ struct LinkingHarness {
     /// The QR string of the `sequence`-th auth.qr event of `session`.
     func qr(_ session: String, sequence: Int = 1) async -> String? {
         await event("auth.qr", session: session) { $0["data"]?.objectValue?["seq"] == .int(Int64(sequence)) }?["data"]?.objectValue?["qr"]?.stringValue
-    }
-}
-
-func unhexBytes(_ hex: String) throws -> [UInt8] {
-    let digits = Array(hex.utf8)
-    guard digits.count % 2 == 0 else { throw BrokerControlError(message: "odd hex") }
-    return try stride(from: 0, to: digits.count, by: 2).map { index in
-        guard let byte = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else {
-            throw BrokerControlError(message: "bad hex")
-        }
-        return byte
     }
 }
