@@ -232,3 +232,36 @@ import WhatsAppSimulator
         await harness.stop()
     }
 }
+
+/// QR strings, pairing codes, tokens and keys go into answers and events, never into logs.
+@Suite(.timeLimit(.minutes(2))) struct SecretsInLogsTests {
+    @Test func aFullPairingLogsNoSecretsEvenAtTrace() async throws {
+        let capture = LogCapture()
+        let harness = try await LinkingHarness.start(logger: capture.logger())
+        // QR flow.
+        try await harness.createSession("s-qr")
+        _ = try await harness.call("session.qr", ["session": "s-qr"])
+        let qr = try #require(await harness.qr("s-qr"))
+        _ = try await harness.simulator.scan(qr: qr)
+        #expect(await harness.event("auth.paired", session: "s-qr") != nil)
+        // Code flow.
+        try await harness.createSession("s-code")
+        let phone = harness.simulator.defaultPhoneNumber
+        let code = try #require(try await harness.call("session.pairing-code", ["session": "s-code", "phone": .string(phone)]).body.objectValue?["code"]?.stringValue)
+        _ = try await harness.simulator.enterCode(code, phone: phone)
+        #expect(await harness.event("auth.paired", session: "s-code") != nil)
+        // A refused token too.
+        _ = try await harness.caller.call("session.get", json: "{\"session\":\"s-qr\"}", headers: ["authorization": .string("Bearer wlk_not-a-real-key-0123456789")])
+        await harness.stop()
+
+        let lines = capture.all
+        #expect(lines.count > 20, "the capture must see the worker's logs")
+        let qrParts = qr.split(separator: "#").last.map { $0.split(separator: ",").map(String.init) } ?? []
+        var secrets = [qr, code, code.replacingOccurrences(of: "-", with: ""), harness.key, "wlk_not-a-real-key-0123456789"]
+        secrets += qrParts.prefix(4)  // ref, noise key, identity key, adv secret
+        for secret in secrets where secret.count >= 8 {
+            let leaks = lines.filter { $0.contains(secret) }
+            #expect(leaks.isEmpty, "a secret appears in \(leaks.count) log line(s): \(leaks.first?.prefix(120) ?? "")")
+        }
+    }
+}

@@ -29,6 +29,7 @@ public final class TestWorker: Sendable {
         authenticator: (any Authenticator)? = nil,
         amqp: AMQPConfiguration? = nil,
         names: WalinkNames? = nil,
+        logger explicitLogger: Logger? = nil,
         configure: (inout WorkerConfiguration) -> Void = { _ in }
     ) async throws -> TestWorker {
         let names = names ?? WalinkNames(prefix: TestBroker.uniqueName("t") + ".")
@@ -39,8 +40,8 @@ public final class TestWorker: Sendable {
             names: names
         )
         configure(&configuration)
-        var logger = Logger(label: "walink.test-worker")
-        logger.logLevel = .warning
+        var logger = explicitLogger ?? Logger(label: "walink.test-worker")
+        if explicitLogger == nil { logger.logLevel = .warning }
         let service = WorkerService(
             configuration: configuration, store: store, linking: linking, handlers: handlers, authenticator: authenticator, logger: logger
         )

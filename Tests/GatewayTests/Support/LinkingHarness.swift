@@ -31,7 +31,9 @@ struct LinkingHarness {
         var pairingCode: Duration = .seconds(60)
     }
 
-    static func start(timing: Timing = Timing(), workerID: String = "linker", names: WalinkNames? = nil, maxLinks: Int = 1000) async throws -> LinkingHarness {
+    static func start(
+        timing: Timing = Timing(), workerID: String = "linker", names: WalinkNames? = nil, maxLinks: Int = 1000, logger: Logger? = nil
+    ) async throws -> LinkingHarness {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("walink-linking-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var simulatorLogger = Logger(label: "walink.test-simulator")
@@ -45,12 +47,16 @@ struct LinkingHarness {
             logger: simulatorLogger
         )
         let endpoints = try await simulator.start()
-        let store = try await SQLiteStore.open(path: directory.appendingPathComponent("walink.db").path, key: .key(.random()))
+        let store = try await SQLiteStore.open(
+            path: directory.appendingPathComponent("walink.db").path, key: .key(.random()), logger: logger ?? Logger(label: "walink.store")
+        )
         let key = try await store.createAPIKey(organization: "acme", name: "tests", permissions: ["manage"]).key
-        let callers = try CallerAuthenticator(configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: store))
+        let callers = try CallerAuthenticator(
+            configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: store), logger: logger ?? Logger(label: "walink.auth")
+        )
         let linking = try linkingConfiguration(endpoints, timing: timing, maxLinks: maxLinks)
         let worker = try await TestWorker.start(
-            store: store, linking: linking, authenticator: GatewayAuthenticator(callers: callers), names: names,
+            store: store, linking: linking, authenticator: GatewayAuthenticator(callers: callers), names: names, logger: logger,
             configure: { $0.workerID = workerID }
         )
         let caller = try TestCaller(names: worker.names)
