@@ -85,8 +85,31 @@ public protocol LeaseStore: Sendable {
     func leaseOwner(organization: String, session: String) async throws(StoreError) -> Lease?
 }
 
+/// Answers to commands that carried a `message_id`, shared by the fleet: a command redelivered to
+/// another worker (after the first one died before acking) is answered again instead of running a
+/// second time. Keys are opaque digests; bodies hold no secrets (only commands whose answers carry
+/// none are recorded).
+public protocol ReplyStore: Sendable {
+    /// Records an answer for `ttl`; when the key is already recorded, the first answer stays.
+    func saveReply(key: String, status: Int, body: Data, ttl: Duration) async throws(StoreError)
+
+    /// The recorded answer, or nil when there is none or it expired.
+    func reply(key: String) async throws(StoreError) -> StoredReply?
+}
+
+/// An answer a ``ReplyStore`` kept.
+public struct StoredReply: Sendable, Hashable {
+    public var status: Int
+    public var body: Data
+
+    public init(status: Int, body: Data) {
+        self.status = status
+        self.body = body
+    }
+}
+
 /// Everything a worker needs from its store.
-public protocol WalinkStore: SessionStore, APIKeyStore, LeaseStore {
+public protocol WalinkStore: SessionStore, APIKeyStore, LeaseStore, ReplyStore {
     /// Finishes pending operations and releases the database and its thread; later calls throw `.closed`.
     func close() async
 }

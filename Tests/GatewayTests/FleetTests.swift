@@ -1,6 +1,7 @@
 import AMQP
 import Auth
 import Foundation
+import Store
 import Gateway
 import Testing
 import WalinkTestSupport
@@ -51,6 +52,42 @@ import WhatsAppSimulator
         #expect(code.status == 200)
         #expect(harness.simulator.status().registrationConnections == 1)
         await second.stop()
+        await harness.stop()
+    }
+}
+
+/// A command redelivered to another worker (the first died before acking) is answered again, not
+/// run a second time.
+@Suite(.timeLimit(.minutes(2))) struct FleetIdempotencyTests {
+    @Test func aRedeliveredCreateIsAnsweredFromTheSharedRecord() async throws {
+        let harness = try await SessionHarness.start()
+        let names = harness.worker.names
+        let callers = try CallerAuthenticator(configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: harness.store))
+        let other = try await TestWorker.start(
+            store: harness.store, authenticator: GatewayAuthenticator(callers: callers), names: names, configure: { $0.workerID = "other" }
+        )
+        func send(_ command: String, _ body: JSONValue, messageID: String, to worker: String) async throws -> TestCaller.Reply {
+            let id = UUID().uuidString
+            let properties = AMQPProperties(
+                contentType: "application/json", headers: ["authorization": .string("Bearer \(harness.acmeKey)")],
+                correlationID: id, replyTo: "amq.rabbitmq.reply-to", messageID: messageID, type: command
+            )
+            try await harness.caller.client.waitUntilConnected()
+            _ = try await harness.caller.client.publish(
+                AMQPMessage(body: body.serialized, properties: properties), exchange: "", routingKey: names.workerQueue(worker)
+            )
+            return try await harness.caller.reply(to: id)
+        }
+        let first = try await send("session.create", ["name": "once"], messageID: "create-1", to: "test-worker")
+        #expect(first.status == 201)
+        let again = try await send("session.create", ["name": "once"], messageID: "create-1", to: "other")
+        #expect(again.status == 201)
+        #expect(again.body == first.body)
+        #expect(try await harness.store.listSessions(organization: "acme", limit: 100, cursor: nil).sessions.count == 1)
+        // Another message id is another command.
+        #expect(try await send("session.create", ["name": "twice"], messageID: "create-2", to: "other").status == 201)
+        #expect(try await harness.store.listSessions(organization: "acme", limit: 100, cursor: nil).sessions.count == 2)
+        await other.stop()
         await harness.stop()
     }
 }

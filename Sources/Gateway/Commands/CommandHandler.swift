@@ -10,12 +10,17 @@ public protocol CommandHandler: Sendable {
     /// `.existing`: the `session` parameter must name a session of the caller's organization,
     /// checked (404) before the other parameters; the handler gets it as `sessionRecord`.
     var sessionRequirement: SessionRequirement { get }
+    /// True for commands whose effect a second run would change (create, delete): their answer to a
+    /// `message_id` is recorded in the shared store too, so a redelivery to another worker of the
+    /// fleet is answered, not run again. Such answers must carry no secrets.
+    var recordsAnswerInStore: Bool { get }
     func handle(_ request: CommandRequest) async throws(GatewayError) -> CommandResult
 }
 
 extension CommandHandler {
     public var requiresAuthentication: Bool { true }
     public var sessionRequirement: SessionRequirement { .none }
+    public var recordsAnswerInStore: Bool { false }
 }
 
 public enum SessionRequirement: Sendable {

@@ -4,6 +4,7 @@ import Store
 struct SessionCreate: CommandHandler {
     let store: any SessionStore
     var name: String { "session.create" }
+    var recordsAnswerInStore: Bool { true }
     var parameters: ParameterSchema {
         ParameterSchema([
             .init("session", .string(pattern: .sessionID, maxLength: 64)),
@@ -72,6 +73,7 @@ struct SessionDelete: CommandHandler {
     /// Called first, so a pairing in progress is stopped before its session disappears.
     let beforeDelete: @Sendable (_ organization: String, _ session: String) async -> Void
     var name: String { "session.delete" }
+    var recordsAnswerInStore: Bool { true }
     var parameters: ParameterSchema { ParameterSchema([.init("session", .string(), required: true)]) }
     var sessionRequirement: SessionRequirement { .existing }
 

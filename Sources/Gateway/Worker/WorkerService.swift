@@ -1,5 +1,6 @@
 import AMQP
 import Crypto
+import Foundation
 import Logging
 import Metrics
 import NIOCore
@@ -22,6 +23,8 @@ public final class WorkerService: Service, Sendable {
     let handlers: [String: any CommandHandler]
     let authenticator: any Authenticator
     let sessions: (any SessionStore)?
+    /// The fleet's shared record of answers (see ``CommandHandler/recordsAnswerInStore``).
+    let replies: (any ReplyStore)?
     /// The sessions this worker is linking (nil without a store or linking configuration).
     public let links: LinkManager?
     /// This worker's own queue, where other workers forward commands for sessions it links.
@@ -46,6 +49,7 @@ public final class WorkerService: Service, Sendable {
         self.logger = logger
         self.authenticator = authenticator ?? NoAuthenticator()
         self.sessions = store
+        self.replies = store
         workerQueue = configuration.names.workerQueue(configuration.workerID)
         cache = IdempotencyCache(timeToLive: configuration.idempotencyTimeToLive, capacity: configuration.idempotencyCapacity)
         var amqpConfiguration = configuration.amqp
@@ -148,8 +152,13 @@ public final class WorkerService: Service, Sendable {
         if let key, case .replay(let earlier) = await cache.start(key) {
             logger.info("Duplicate command answered from the earlier result", metadata: ["amqp.message_id": "\(key.messageID)"])
             reply = earlier
+        } else if let key, let recorded = await recordedAnswer(key, envelope: envelope) {
+            logger.info("Redelivered command answered from the fleet's record", metadata: ["amqp.message_id": "\(key.messageID)"])
+            reply = recorded
+            cache.complete(key, with: reply)
         } else {
             reply = await execute(envelope, delivery: delivery)
+            if let key, reply.handled, reply.forwardTo == nil { await recordAnswer(reply, key: key, envelope: envelope) }
             if let worker = reply.forwardTo {
                 // The owner answers (and remembers) it; a duplicate arriving here is forwarded again.
                 if let key { cache.abandon(key) }
@@ -268,6 +277,32 @@ public final class WorkerService: Service, Sendable {
             throw .invalidField("body", "must be a JSON object, not \(value.typeName)")
         }
         return object
+    }
+
+    // MARK: - Answers shared by the fleet
+
+    private func sharedKey(_ key: IdempotencyCache.Key, envelope: Envelope) -> String? {
+        guard replies != nil, let command = envelope.command, handlers[command]?.recordsAnswerInStore == true else { return nil }
+        let material = "\(key.command)\u{0}\(key.messageID)\u{0}\(key.credentialsDigest)"
+        return SHA256.hash(data: Array(material.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    func recordedAnswer(_ key: IdempotencyCache.Key, envelope: Envelope) async -> IdempotencyCache.Reply? {
+        guard let replies, let shared = sharedKey(key, envelope: envelope),
+            let stored = try? await replies.reply(key: shared),
+            let body = try? JSONParser.parse(Array(stored.body))
+        else { return nil }
+        return IdempotencyCache.Reply(status: stored.status, body: body, handled: true)
+    }
+
+    func recordAnswer(_ reply: IdempotencyCache.Reply, key: IdempotencyCache.Key, envelope: Envelope) async {
+        guard let replies, let shared = sharedKey(key, envelope: envelope) else { return }
+        do {
+            try await replies.saveReply(key: shared, status: reply.status, body: Data(reply.body.serialized), ttl: configuration.idempotencyTimeToLive)
+        } catch {
+            // The local cache still covers redeliveries to this worker.
+            logger.warning("Answer not recorded in the store", metadata: ["walink.error": "\(error)"])
+        }
     }
 
     // MARK: - Forwarding

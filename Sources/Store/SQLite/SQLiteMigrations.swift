@@ -67,6 +67,15 @@ enum SQLiteMigrations {
             );
             CREATE INDEX api_keys_by_organization ON api_keys (organization, created_at, id);
             """),
+        Step(version: 2, sql: """
+            CREATE TABLE command_replies (
+                key TEXT PRIMARY KEY,
+                status INTEGER NOT NULL,
+                body BLOB NOT NULL,
+                expires_at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX command_replies_by_expiry ON command_replies (expires_at);
+            """),
     ]
 
     static var latestVersion: Int64 { steps.last?.version ?? 0 }
