@@ -302,14 +302,15 @@ struct LinkStateMachine: Sendable {
         }
     }
 
-    /// Whether the last QR ref is showing with at most a little of its time left and nothing else
-    /// (pairing code, passkey) keeps the connection needed.
+    /// Whether the QR codes were about to run out anyway (nothing else, such as a pairing code or a
+    /// passkey wait, needing the connection): the server's clock runs a little ahead of ours, so
+    /// its close may come while we still show the last ref, or even the one before.
     private func lastRefIsRunningOut(_ now: LinkTime) -> Bool {
-        guard isRegistered, qrShowing, refIndex >= refs.count - 1, code == nil, codeWaiters.isEmpty, !passkeyActive else {
-            return false
-        }
-        let remaining = refStartedAt + refLifetime - now.elapsed
-        return remaining <= max(.seconds(2), refLifetime / 10)
+        guard isRegistered, qrShowing, !refs.isEmpty, code == nil, codeWaiters.isEmpty, !passkeyActive else { return false }
+        let laterRefs = Int64(max(0, refs.count - 1 - refIndex))
+        let remaining = refStartedAt + refLifetime - now.elapsed + configuration.nextQRLifetime * laterRefs
+        let total = configuration.firstQRLifetime + configuration.nextQRLifetime * Int64(refs.count - 1)
+        return remaining <= max(.seconds(2), total / 10)
     }
 
     private mutating func openLoginConnection() -> [LinkAction] {
