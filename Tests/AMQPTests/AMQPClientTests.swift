@@ -201,3 +201,27 @@ import WalinkTestSupport
         await #expect(throws: AMQPError(.loginFailed)) { try await client.run() }
     }
 }
+
+/// Shutting down never hangs, whatever the connection is doing.
+@Suite(.timeLimit(.minutes(1))) struct ShutdownTests {
+    @Test func shutdownWhileTheBrokerIsUnreachableFailsWhatWasQueued() async throws {
+        var configuration = try AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:1/")
+        configuration.reconnectInitialDelay = 0.05
+        configuration.reconnectMaxDelay = 0.2
+        let client = AMQPClient(configuration: configuration)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.run() }
+            group.addTask {
+                await #expect(throws: AMQPError(.shutdown)) {
+                    try await client.publish(AMQPMessage(body: [1]), exchange: "", routingKey: "x", timeout: .seconds(600))
+                }
+            }
+            group.addTask { await client.stopConsuming() }
+            // Several shutdowns, queued together with the rest: every one returns.
+            await client.shutdown()
+            await client.shutdown()
+            try await group.waitForAll()
+        }
+        #expect(!client.isConnected)
+    }
+}

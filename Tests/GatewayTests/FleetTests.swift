@@ -51,6 +51,13 @@ import WhatsAppSimulator
         let code = try await send("session.pairing-code", ["session": "shared", "phone": .string(phone)], to: names.workerQueue("other"), harness: harness)
         #expect(code.status == 200)
         #expect(harness.simulator.status().registrationConnections == 1)
+
+        // Deleting it through the other worker stops the owner's pairing first.
+        let deleted = try await send("session.delete", ["session": "shared"], to: names.workerQueue("other"), harness: harness)
+        #expect(deleted.status == 200)
+        let stopped = try #require(await harness.event("auth.failed", session: "shared"))
+        #expect(stopped["data"]?.objectValue?["reason"] == "session_deleted")
+        #expect(try await harness.store.session(organization: "acme", id: "shared") == nil)
         await second.stop()
         await harness.stop()
     }

@@ -61,12 +61,14 @@ import WhatsAppSimulator
         try validator.validate(reply.body, against: "commands/session.pairing-code.json#/$defs/response")
         let code = try #require(reply.body.objectValue?["code"]?.stringValue)
         #expect(code.count == 9 && code.dropFirst(4).first == "-")
-        // Asking again reuses the running connection and the live code.
+        // Asking again reuses the running connection and the live code, with its first expiry.
         let repeated = try await harness.call("session.pairing-code", ["session": "by-code", "phone": .string(phone)])
         #expect(repeated.body.objectValue?["code"] == .string(code))
+        #expect(repeated.body.objectValue?["expiresAt"] == reply.body.objectValue?["expiresAt"])
         #expect(harness.simulator.status().registrationConnections == 1)
         let issued = try #require(await harness.event("auth.code", session: "by-code"))
         #expect(issued["data"]?.objectValue?["code"] == .string(code))
+        #expect(harness.events.items.filter { $0.objectValue?["type"] == "auth.code" }.count == 1)
 
         guard case .paired(let device) = try await harness.simulator.enterCode(code, phone: phone) else {
             Issue.record("the phone did not pair")

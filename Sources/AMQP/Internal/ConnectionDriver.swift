@@ -100,8 +100,9 @@ final class ConnectionDriver {
     private func waitWhileDisconnected(seconds: Double) -> ServeExit? {
         let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int(seconds * 1000)))
         while ContinuousClock.now < deadline {
-            if client.isAbortRequested { return .closed }
-            for command in client.takeCommands() {
+            if client.isAbortRequested || !closeWaiters.isEmpty { return .closed }
+            let commands = client.takeCommands()
+            for (index, command) in commands.enumerated() {
                 switch command {
                 case .publish(let request): unsent.append(request)
                 case .ack, .reject: break  // the broker requeued those deliveries with the old connection
@@ -113,6 +114,8 @@ final class ConnectionDriver {
                     continuation.resume()
                 case .close(let continuation):
                     closeWaiters.append(continuation)
+                    // What came after it is failed by finishAll, not dropped.
+                    client.returnCommands(commands[(index + 1)...])
                     return .closed
                 }
             }
@@ -343,13 +346,14 @@ final class ConnectionDriver {
             }
         case .stopConsuming(let continuation):
             consumersStopped = true
+            // Resumed whatever happens: a connection lost now also stops the consumers.
+            defer { continuation.resume() }
             for tag in consumerTags.keys {
                 let arena = CArena()
                 amqp_basic_cancel(state, Self.channel, arena.bytes(tag))
                 try Self.check(amqp_get_rpc_reply(state), code: .channelClosed, what: "basic.cancel")
             }
             consumerTags.removeAll()
-            continuation.resume()
         case .close(let continuation):
             closeWaiters.append(continuation)
         }

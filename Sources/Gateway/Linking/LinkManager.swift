@@ -42,6 +42,8 @@ public final class LinkManager: Sendable {
             var qrExpiresAt: Date?
             var terminal = false
             var stopReason: String?
+            /// The pairing code handed out on this link and when it expires.
+            var issuedCode: (code: String, expiresAt: Date)?
         }
 
         let key: Key
@@ -58,6 +60,20 @@ public final class LinkManager: Sendable {
             guard let code = client.currentQR else { return nil }
             return snapshot.withLock { (code, $0.qrSequence, $0.qrExpiresAt) }
         }
+
+        /// The expiry of `code`, and whether it is new: a live code handed out again keeps the expiry
+        /// it was given first.
+        func recordIssuedCode(_ code: String, lifetime: TimeInterval) -> (expiresAt: Date, isNew: Bool) {
+            snapshot.withLock { snapshot in
+                if let issued = snapshot.issuedCode, issued.code == code { return (issued.expiresAt, false) }
+                let expiresAt = Date().addingTimeInterval(lifetime)
+                snapshot.issuedCode = (code, expiresAt)
+                return (expiresAt, true)
+            }
+        }
+
+        /// Finished or being stopped: its connection is closing and it will not show another code.
+        var isEnding: Bool { snapshot.withLock { $0.terminal || $0.stopReason != nil } }
 
         func stop(reason: String) {
             snapshot.withLock { $0.stopReason = $0.stopReason ?? reason }
@@ -131,7 +147,13 @@ public final class LinkManager: Sendable {
     /// here now. Nil when none runs and `start` is false.
     func location(of session: Session, start: Bool) async throws(GatewayError) -> Location? {
         let key = Key(organization: session.organization, session: session.id)
-        if let link = active.withLock({ $0[key] }) { return .local(link) }
+        if let link = active.withLock({ $0[key] }) {
+            // The previous pairing is still closing; a new one can start in a moment.
+            guard !link.isEnding || !start else {
+                throw GatewayError(.unavailable, "the previous pairing of this session is still closing; retry in a second", details: ["retryAfter": 1])
+            }
+            return .local(link)
+        }
         do {
             if let lease = try await store.leaseOwner(organization: key.organization, session: key.session), lease.owner != workerID {
                 return .remote(worker: lease.owner)
@@ -201,8 +223,10 @@ public final class LinkManager: Sendable {
                 "reason": .string(reason), "message": .string("pairing stopped on this worker"),
             ])
         }
-        active.withLock { _ = $0.removeValue(forKey: key) }
+        // Released while the link is still registered here, so no new link of this worker can
+        // take the lease in between and then lose it to this release.
         await releaseLease(key)
+        active.withLock { _ = $0.removeValue(forKey: key) }
         logger.info("Pairing ended", metadata: ["walink.session": "\(key)"])
     }
 
@@ -224,6 +248,7 @@ public final class LinkManager: Sendable {
                 "message": "the phone asks for passkey verification, which walink cannot provide; use another phone or QR",
             ])
         case .pairingCodeExpired:
+            link.snapshot.withLock { $0.issuedCode = nil }
             await events.publish("auth.code", organization: key.organization, session: key.session, data: ["status": "expired"])
         case .paired(let device):
             link.snapshot.withLock { $0.terminal = true }
@@ -269,19 +294,30 @@ public final class LinkManager: Sendable {
 
     private func keepLease(_ link: ActiveLink) async {
         let key = link.key
+        var lastRenewed = ContinuousClock.now
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: configuration.leaseDuration / 3)
             } catch {
                 return
             }
-            let renewed = try? await store.renewLease(
-                organization: key.organization, session: key.session, worker: workerID, ttl: configuration.leaseDuration
-            )
-            if renewed == nil {
-                logger.warning("Lease lost; stopping this worker's link", metadata: ["walink.session": "\(key)"])
-                link.stop(reason: "lease_lost")
-                return
+            do {
+                let renewed = try await store.renewLease(
+                    organization: key.organization, session: key.session, worker: workerID, ttl: configuration.leaseDuration
+                )
+                guard renewed != nil else {
+                    logger.warning("Lease lost; stopping this worker's link", metadata: ["walink.session": "\(key)"])
+                    link.stop(reason: "lease_lost")
+                    return
+                }
+                lastRenewed = ContinuousClock.now
+            } catch {
+                // A busy or briefly unreachable store: keep trying while the lease still holds.
+                guard ContinuousClock.now - lastRenewed < configuration.leaseDuration else {
+                    logger.warning("Lease not renewed in time; stopping this worker's link", metadata: ["walink.session": "\(key)"])
+                    link.stop(reason: "lease_lost")
+                    return
+                }
             }
         }
     }

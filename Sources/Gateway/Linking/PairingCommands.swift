@@ -67,10 +67,14 @@ struct SessionPairingCode: CommandHandler {
         } catch {
             throw Self.gatewayError(error)
         }
-        let expiresAt = Date().addingTimeInterval(links.configuration.link.pairingCodeLifetime.seconds)
-        await links.events.publish("auth.code", organization: session.organization, session: session.id, data: [
-            "status": "issued", "code": .string(code.display), "phone": .string(phone.digits), "expiresAt": .string(expiresAt.walinkTimestamp),
-        ], expiresAt: expiresAt)
+        // A live code comes back as it is: same expiry, no second auth.code event.
+        let lifetime = links.configuration.link.pairingCodeLifetime.seconds
+        let (expiresAt, isNew) = link.recordIssuedCode(code.display, lifetime: lifetime)
+        if isNew {
+            await links.events.publish("auth.code", organization: session.organization, session: session.id, data: [
+                "status": "issued", "code": .string(code.display), "phone": .string(phone.digits), "expiresAt": .string(expiresAt.walinkTimestamp),
+            ], expiresAt: expiresAt)
+        }
         return CommandResult(body: ["code": .string(code.display), "expiresAt": .string(expiresAt.walinkTimestamp)])
     }
 

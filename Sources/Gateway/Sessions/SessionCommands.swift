@@ -68,10 +68,11 @@ struct SessionList: CommandHandler {
 }
 
 /// `session.delete {"session"}` → `{"session": id, "deleted": true}`; credentials and identity go too.
+/// A pairing in progress is stopped first, by the worker that runs it (the command is forwarded
+/// there), so the phone cannot finish linking a session that no longer exists.
 struct SessionDelete: CommandHandler {
     let store: any SessionStore
-    /// Called first, so a pairing in progress is stopped before its session disappears.
-    let beforeDelete: @Sendable (_ organization: String, _ session: String) async -> Void
+    let links: LinkManager?
     var name: String { "session.delete" }
     var recordsAnswerInStore: Bool { true }
     var parameters: ParameterSchema { ParameterSchema([.init("session", .string(), required: true)]) }
@@ -79,7 +80,11 @@ struct SessionDelete: CommandHandler {
 
     func handle(_ request: CommandRequest) async throws(GatewayError) -> CommandResult {
         let session = try request.requireSession()
-        await beforeDelete(session.organization, session.id)
+        switch try await links?.location(of: session, start: false) {
+        case .remote(let worker)?: return .forward(to: worker)
+        case .local?: links?.stop(organization: session.organization, session: session.id)
+        case nil: break
+        }
         do {
             try await store.deleteSession(organization: session.organization, id: session.id)
         } catch {

@@ -64,9 +64,16 @@ public final class WorkerService: Service, Sendable {
         var topology = WalinkTopology.topology(
             commandNames: Array(boundNames), deliveryLimit: configuration.deliveryLimit, names: configuration.names
         )
-        // The worker's own queue outlives a reconnect but not the worker (deleted a minute after it
-        // stops consuming).
-        topology.queues.append(AMQPTopology.Queue(name: workerQueue, durable: false, arguments: ["x-expires": .int32(60_000)]))
+        // The worker's own queue outlives a reconnect but not the worker: deleted a minute after it
+        // stops consuming. A forwarded command nobody takes within 30 s (the worker stopped or died)
+        // goes back to walink.commands for any worker, since the lease it was forwarded for has
+        // expired by then.
+        topology.queues.append(AMQPTopology.Queue(name: workerQueue, durable: false, arguments: [
+            "x-expires": .int32(60_000),
+            "x-message-ttl": .int32(30_000),
+            "x-dead-letter-exchange": .string(""),
+            "x-dead-letter-routing-key": .string(configuration.names.commandsQueue),
+        ]))
         amqp = AMQPClient(
             configuration: amqpConfiguration,
             topology: topology,
@@ -87,12 +94,9 @@ public final class WorkerService: Service, Sendable {
                     eventLoopGroup: eventLoopGroup, logger: logger
                 )
             }
-            let stopLink: @Sendable (String, String) async -> Void = { [links] organization, session in
-                links?.stop(organization: organization, session: session)
-            }
             all += [
                 SessionCreate(store: store), SessionGet(), SessionList(store: store),
-                SessionDelete(store: store, beforeDelete: stopLink), SessionMe(),
+                SessionDelete(store: store, links: links), SessionMe(),
             ]
             if let links { all += [SessionQR(links: links), SessionPairingCode(links: links)] }
         }
@@ -313,6 +317,8 @@ public final class WorkerService: Service, Sendable {
     func forward(_ delivery: AMQPDelivery, envelope: Envelope, to worker: String, logger: CommandLog) async -> Bool {
         var properties = delivery.properties
         properties.type = envelope.command
+        // RabbitMQ checks user_id against the publishing connection's user, which is ours now.
+        properties.userID = nil
         var headers = properties.headers ?? AMQPTable()
         headers[Envelope.forwardedByHeader] = .string(configuration.workerID)
         properties.headers = headers
@@ -400,7 +406,7 @@ public final class WorkerService: Service, Sendable {
 
     static func digest(_ authorization: String?) -> String {
         guard let authorization else { return "" }
-        return SHA256.hash(data: Array(authorization.utf8)).map { String($0, radix: 16) }.joined()
+        return SHA256.hash(data: Array(authorization.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }
 

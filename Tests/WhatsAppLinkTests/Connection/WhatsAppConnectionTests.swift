@@ -17,7 +17,7 @@ import WhatsAppProtocol
     func configuration(port: Int, root: KeyPair, scheme: String = "ws") -> WhatsAppConnectionConfiguration {
         WhatsAppConnectionConfiguration(
             url: URL(string: "\(scheme)://127.0.0.1:\(port)/ws/chat")!, userAgent: "walink-test",
-            rootPublicKey: root.publicKey, connectTimeout: .seconds(5), handshakeTimeout: .seconds(5),
+            rootPublicKey: root.publicKey, connectTimeout: .seconds(30), handshakeTimeout: .seconds(30),
             closeTimeout: .milliseconds(300))
     }
 

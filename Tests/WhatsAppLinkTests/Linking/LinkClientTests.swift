@@ -16,11 +16,11 @@ import WhatsAppProtocol
     func configuration(port: Int, root: KeyPair? = nil) -> LinkConfiguration {
         LinkConfiguration(
             url: URL(string: "ws://127.0.0.1:\(port)/ws/chat")!, rootPublicKey: (root ?? server.rootKey).publicKey,
-            connectTimeout: .seconds(5), handshakeTimeout: .seconds(5), closeTimeout: .milliseconds(300),
-            pairDeviceTimeout: .seconds(5), firstQRLifetime: .seconds(10), nextQRLifetime: .seconds(10),
-            pairingCodeRequestTimeout: .seconds(10), iqTimeout: .seconds(5),
-            keepAliveInterval: .seconds(60) ... .seconds(60), restartTimeout: .seconds(5), loginTimeout: .seconds(5),
-            postLoginTimeout: .seconds(5))
+            connectTimeout: .seconds(30), handshakeTimeout: .seconds(30), closeTimeout: .milliseconds(300),
+            pairDeviceTimeout: .seconds(30), firstQRLifetime: .seconds(10), nextQRLifetime: .seconds(10),
+            pairingCodeRequestTimeout: .seconds(10), iqTimeout: .seconds(30),
+            keepAliveInterval: .seconds(60) ... .seconds(60), restartTimeout: .seconds(30), loginTimeout: .seconds(30),
+            postLoginTimeout: .seconds(30))
     }
 
     /// Collects events; QR codes are also passed to `qrs` for the scripted phone.

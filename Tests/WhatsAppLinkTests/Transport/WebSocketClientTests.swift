@@ -14,7 +14,7 @@ import WhatsAppLink
 
     func configuration(port: Int, scheme: String = "ws", host: String = "127.0.0.1") -> WebSocketClientConfiguration {
         WebSocketClientConfiguration(
-            url: URL(string: "\(scheme)://\(host):\(port)/ws/chat")!, connectTimeout: .seconds(5),
+            url: URL(string: "\(scheme)://\(host):\(port)/ws/chat")!, connectTimeout: .seconds(30),
             closeTimeout: .milliseconds(500))
     }
 

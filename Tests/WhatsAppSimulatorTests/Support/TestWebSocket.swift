@@ -99,7 +99,7 @@ final class TestWebSocket: Sendable {
     }
 
     /// The next binary message, nil once the connection closed; throws after `timeout`.
-    func receive(timeout: Duration = .seconds(10)) async throws -> [UInt8]? {
+    func receive(timeout: Duration = .seconds(30)) async throws -> [UInt8]? {
         try await inbox.next(timeout: timeout)
     }
 
