@@ -1,6 +1,15 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// The NIO pieces of a TLS WebSocket client or server (WhatsApp link, simulator, their tests).
+let webSocketStack: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOHTTP1", package: "swift-nio"),
+    .product(name: "NIOWebSocket", package: "swift-nio"),
+    .product(name: "NIOSSL", package: "swift-nio-ssl"),
+]
+
 // Upcoming features every target gets; see the loop at the bottom.
 let upcomingFeatures: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -83,11 +92,7 @@ let package = Package(
             name: "WhatsAppLink",
             dependencies: [
                 "WhatsAppProtocol",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ] + webSocketStack + [
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -95,11 +100,7 @@ let package = Package(
             name: "WhatsAppSimulator",
             dependencies: [
                 "WhatsAppProtocol",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ] + webSocketStack + [
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -266,11 +267,7 @@ let package = Package(
             dependencies: [
                 "WhatsAppLink",
                 "WhatsAppProtocol",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ] + webSocketStack + [
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -280,11 +277,7 @@ let package = Package(
                 "WhatsAppSimulator",
                 "WhatsAppProtocol",
                 "WhatsAppLink",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ] + webSocketStack + [
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
