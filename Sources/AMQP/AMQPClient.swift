@@ -72,7 +72,7 @@ public final class AMQPClient: Sendable {
                 thread.start()
             }
         } onCancel: {
-            self.requestShutdown(graceful: false)
+            self.requestShutdown()
         }
     }
 
@@ -278,7 +278,8 @@ public final class AMQPClient: Sendable {
         }
     }
 
-    func requestShutdown(graceful: Bool) {
+    /// Stops the connection thread now, without waiting for confirms (task cancellation).
+    func requestShutdown() {
         shared.withLock { $0.abortRequested = true }
         wakeup.signal()
     }

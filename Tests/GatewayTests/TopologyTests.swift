@@ -1,8 +1,9 @@
 import AMQP
 import Foundation
-import Gateway
 import Store
 import WhatsAppLink
+import WhatsAppProtocol
+@testable import Gateway
 import Testing
 import WalinkTestSupport
 
@@ -33,5 +34,20 @@ import WalinkTestSupport
         #expect(queue?.arguments["x-dead-letter-exchange"]?.stringValue == "walink.dead")
         #expect(queue?.arguments["x-delivery-limit"]?.intValue == WalinkTopology.defaultDeliveryLimit)
         #expect(topology.bindings.contains { $0.exchange == "walink.commands" && $0.routingKey == "worker.ping" })
+    }
+}
+
+/// What the worker stores for a linked device is enough to log in again.
+@Suite struct StoredDeviceTests {
+    @Test func theStoredBlobGivesBackTheCredentials() throws {
+        let credentials = DeviceCredentials.generate()
+        let device = PairedDevice(
+            jid: try #require(JID("15550001111:3@s.whatsapp.net")), lid: nil, platform: "android", businessName: nil,
+            pairedAt: Date(), credentials: credentials, signedDeviceIdentity: [1, 2, 3], primaryIdentityKey: [UInt8](repeating: 7, count: 32),
+            keyIndex: 1, clientProps: nil, preKeys: []
+        )
+        let blob = StoredDevice.encode(device)
+        #expect(try StoredDevice.credentials(from: blob) == credentials)
+        #expect(throws: (any Error).self) { try StoredDevice.credentials(from: Data("{\"version\":2}".utf8)) }
     }
 }

@@ -69,10 +69,9 @@ public final class CommandClient: Sendable {
         slots.withLock { $0[id] = .waiting(nil) }
         var headers = AMQPTable()
         if let token { headers["authorization"] = .string("Bearer \(token)") }
-        let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
         let message = AMQPMessage(body: rawBody, properties: AMQPProperties(
             contentType: "application/json", headers: headers, correlationID: id, replyTo: "amq.rabbitmq.reply-to",
-            expiration: String(max(1, milliseconds)), messageID: messageID ?? id,
+            expiration: String(max(1, timeout.wholeMilliseconds)), messageID: messageID ?? id,
             timestamp: UInt64(Date().timeIntervalSince1970), type: command
         ))
         do {

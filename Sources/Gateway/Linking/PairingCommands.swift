@@ -124,7 +124,3 @@ extension GatewayError {
         .notFound, "pairing started; the code follows as an auth.qr event", details: ["status": "pairing"]
     )
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

@@ -177,15 +177,14 @@ public final class WorkerService: Service, Sendable {
         }
 
         let delivered = await deliver(reply, for: envelope, delivery: delivery, logger: logger)
-        let milliseconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e15
-            + Double((ContinuousClock.now - started).components.seconds) * 1000
+        let elapsed = ContinuousClock.now - started
         let command = reply.handled ? (envelope.command ?? "-") : "invalid"
         Counter(label: "walink_commands_total", dimensions: [("command", command), ("status", String(reply.status))]).increment()
-        Timer(label: "walink_command_duration", dimensions: [("command", command)]).recordNanoseconds(Int64(milliseconds * 1_000_000))
+        Timer(label: "walink_command_duration", dimensions: [("command", command)]).recordNanoseconds(elapsed.wholeNanoseconds)
         logger.log(
             level: reply.status >= 500 && reply.status != 501 ? .warning : .info,
             "Command answered",
-            metadata: ["walink.status": "\(reply.status)", "walink.duration_ms": "\(Int(milliseconds))", "walink.delivered": "\(delivered)"]
+            metadata: ["walink.status": "\(reply.status)", "walink.duration_ms": "\(elapsed.wholeMilliseconds)", "walink.delivered": "\(delivered)"]
         )
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import WhatsAppProtocol
 
 /// Test vectors from independent implementations live in `../shared/vectors`, next to the checkout.
 enum Vectors {
@@ -39,27 +40,11 @@ struct VectorError: Error, CustomStringConvertible {
 
 /// Lower-case hex, as the vector files write it.
 func hex(_ bytes: some Sequence<UInt8>) -> String {
-    bytes.map { String(format: "%02x", $0) }.joined()
+    Hex.encode(Array(bytes))
 }
 
 /// Bytes from a hex string; throws on odd length or a non-hex character.
 func unhex(_ string: String) throws -> [UInt8] {
-    let chars = Array(string.utf8)
-    guard chars.count % 2 == 0 else { throw VectorError(message: "odd-length hex") }
-    func nibble(_ c: UInt8) throws -> UInt8 {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-        default: throw VectorError(message: "bad hex character")
-        }
-    }
-    var out: [UInt8] = []
-    out.reserveCapacity(chars.count / 2)
-    var i = 0
-    while i < chars.count {
-        out.append(try nibble(chars[i]) << 4 | nibble(chars[i + 1]))
-        i += 2
-    }
-    return out
+    guard let bytes = Hex.decode(string) else { throw VectorError(message: "not hex: \(string.prefix(16))") }
+    return bytes
 }
