@@ -91,15 +91,15 @@ let package = Package(
         .target(
             name: "WhatsAppLink",
             dependencies: [
-                "WhatsAppProtocol",
+                "WhatsAppProtocol"
             ] + webSocketStack + [
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ]
         ),
         .target(
             name: "WhatsAppSimulator",
             dependencies: [
-                "WhatsAppProtocol",
+                "WhatsAppProtocol"
             ] + webSocketStack + [
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -268,7 +268,7 @@ let package = Package(
                 "WhatsAppLink",
                 "WhatsAppProtocol",
             ] + webSocketStack + [
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ]
         ),
         .testTarget(
@@ -278,7 +278,7 @@ let package = Package(
                 "WhatsAppProtocol",
                 "WhatsAppLink",
             ] + webSocketStack + [
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ]
         ),
     ]

@@ -135,7 +135,8 @@ public struct AuthConfiguration: Sendable {
             guard parts.count == 2 else { throw invalid() }
             let role = parts[0].trimmingCharacters(in: .whitespaces)
             let list = parts[1].trimmingCharacters(in: .whitespaces)
-            let capabilities = list.isEmpty
+            let capabilities =
+                list.isEmpty
                 ? [] : list.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard isName(role), mapping[role] == nil, capabilities.allSatisfy(isName) else { throw invalid() }
             mapping[role] = Set(capabilities)

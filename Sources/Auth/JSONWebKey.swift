@@ -1,5 +1,5 @@
-import JSON
 import Crypto
+import JSON
 import _CryptoExtras
 
 /// One verification key from the frontend's key set (RFC 7517), already turned into a

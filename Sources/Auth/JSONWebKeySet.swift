@@ -1,4 +1,5 @@
 import JSON
+
 /// The usable signature keys of a JWKS document (RFC 7517 §5), and the rule that picks the one
 /// key a token may be verified with.
 struct JSONWebKeySet: Sendable {

@@ -1,5 +1,5 @@
-import JSON
 import Foundation
+import JSON
 
 /// Verifies a login JWT (a JWS in compact serialization, RFC 7515/7519) against the frontend's
 /// key set and turns its claims into a ``Principal``.

@@ -29,7 +29,8 @@ struct CredentialSealer: Sendable {
 
     func open(_ sealed: Data, organization: String, session: String) throws(StoreError) -> Data {
         guard let plaintext = open(sealed, context: Self.context(organization: organization, session: session)) else {
-            throw StoreError(.credentialsRejected, "the stored credentials of this session do not authenticate (altered, or copied from another session)")
+            throw StoreError(
+                .credentialsRejected, "the stored credentials of this session do not authenticate (altered, or copied from another session)")
         }
         return plaintext
     }
@@ -58,8 +59,8 @@ struct CredentialSealer: Sendable {
 
     private func open(_ sealed: Data, context: Data) -> Data? {
         guard sealed.first == Self.version,
-              let box = try? AES.GCM.SealedBox(combined: sealed.dropFirst()),
-              let plaintext = try? AES.GCM.open(box, using: key, authenticating: context)
+            let box = try? AES.GCM.SealedBox(combined: sealed.dropFirst()),
+            let plaintext = try? AES.GCM.open(box, using: key, authenticating: context)
         else { return nil }
         return plaintext
     }

@@ -30,7 +30,10 @@ public struct SessionIdentity: Sendable, Hashable {
     /// The business name of a WhatsApp Business account.
     public var businessName: String?
 
-    public init(jid: String, lid: String? = nil, deviceID: Int, pushName: String? = nil, phone: String? = nil, platform: String? = nil, businessName: String? = nil) {
+    public init(
+        jid: String, lid: String? = nil, deviceID: Int, pushName: String? = nil, phone: String? = nil, platform: String? = nil,
+        businessName: String? = nil
+    ) {
         self.jid = jid
         self.lid = lid
         self.deviceID = deviceID
@@ -54,7 +57,10 @@ public struct Session: Sendable, Hashable {
     /// When `markPaired` stored the identity (the store's clock).
     public var pairedAt: Date?
 
-    public init(organization: String, id: String, name: String?, status: SessionStatus, createdAt: Date, updatedAt: Date, identity: SessionIdentity? = nil, pairedAt: Date? = nil) {
+    public init(
+        organization: String, id: String, name: String?, status: SessionStatus, createdAt: Date, updatedAt: Date, identity: SessionIdentity? = nil,
+        pairedAt: Date? = nil
+    ) {
         self.organization = organization
         self.id = id
         self.name = name
@@ -107,11 +113,11 @@ struct SessionCursor: Sendable, Hashable {
         guard cursor.utf8.count <= 200 else { throw invalid }
         while base64.utf8.count % 4 != 0 { base64.append("=") }
         guard let data = Data(base64Encoded: base64),
-              let text = String(data: data, encoding: .utf8)
+            let text = String(data: data, encoding: .utf8)
         else { throw invalid }
         let parts = text.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == "v1", let milliseconds = Int64(parts[1]),
-              StoreValidation.isValidSessionID(String(parts[2]))
+            StoreValidation.isValidSessionID(String(parts[2]))
         else { throw invalid }
         self.createdMilliseconds = milliseconds
         self.id = String(parts[2])

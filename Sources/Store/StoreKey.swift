@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -79,7 +80,9 @@ enum StoreKeyFile {
     static func load(path: String, mayCreate: Bool) throws(StoreError) -> (key: StoreKey, created: Bool) {
         if let key = try read(path: path) { return (key, false) }
         guard mayCreate else {
-            throw StoreError(.keyUnavailable, "the database holds encrypted credentials but the key file \(path) does not exist; restore it or set WALINK_STORE_KEY")
+            throw StoreError(
+                .keyUnavailable,
+                "the database holds encrypted credentials but the key file \(path) does not exist; restore it or set WALINK_STORE_KEY")
         }
         let key = StoreKey.random()
         let temporary = "\(path).\(getpid()).\(UInt32.random(in: .min ... .max)).tmp"

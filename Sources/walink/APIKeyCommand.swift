@@ -31,10 +31,12 @@ struct APIKeyCommand: AsyncParsableCommand {
             do {
                 let created = try await store.createAPIKey(organization: org, name: name, permissions: Set(permissions))
                 print(created.key)
-                FileHandle.standardError.write(Data("""
-                    created \(created.record.id) for \(org) with \(created.record.permissions.sorted().joined(separator: ",")).
-                    This is the only time the key is shown: store it now.\n
-                    """.utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        """
+                        created \(created.record.id) for \(org) with \(created.record.permissions.sorted().joined(separator: ",")).
+                        This is the only time the key is shown: store it now.\n
+                        """.utf8))
             } catch {
                 await store.close()
                 throw SettingsError(message: error.message)

@@ -63,7 +63,8 @@ struct DemoCommand: AsyncParsableCommand {
         let worker = WorkerService(
             configuration: WorkerConfiguration(amqp: amqp, workerID: "demo-worker", names: names),
             store: store, linking: LinkManager.Configuration(link: link),
-            authenticator: GatewayAuthenticator(callers: try CallerAuthenticator(configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: store))),
+            authenticator: GatewayAuthenticator(
+                callers: try CallerAuthenticator(configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: store))),
             logger: logger
         )
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: worker)], logger: logger))

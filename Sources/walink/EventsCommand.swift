@@ -52,7 +52,8 @@ struct EventsCommand: AsyncParsableCommand {
             for await delivery in client.deliveries {
                 let event = (try? JSONParser.parse(delivery.body)) ?? .string(String(decoding: delivery.body, as: UTF8.self))
                 // Written straight to the descriptor: unbuffered, so a pipe reader sees each line at once.
-                FileHandle.standardOutput.write(Data((JSONValue.object(["routingKey": .string(delivery.routingKey), "event": event]).text + "\n").utf8))
+                FileHandle.standardOutput.write(
+                    Data((JSONValue.object(["routingKey": .string(delivery.routingKey), "event": event]).text + "\n").utf8))
                 printed += 1
                 if let count, printed >= count { break }
             }

@@ -58,14 +58,16 @@ struct SimCommand: AsyncParsableCommand {
             logger: Logger(label: "walink.sim")
         )
         let endpoints = try await simulator.start()
-        FileHandle.standardOutput.write(Data("""
-            WhatsApp simulator listening. Configure workers with:
-              export WALINK_WA_URL=\(endpoints.webSocketURL)
-              export WALINK_WA_CA_FILE=\(endpoints.caFilePath ?? "")
-              export WALINK_WA_ROOT_KEY=\(endpoints.rootPublicKeyHex)
-            Control API: \(endpoints.controlURL ?? "off") (status, scan, code, faults)
-            Phone: \(phone)\n
-            """.utf8))
+        FileHandle.standardOutput.write(
+            Data(
+                """
+                WhatsApp simulator listening. Configure workers with:
+                  export WALINK_WA_URL=\(endpoints.webSocketURL)
+                  export WALINK_WA_CA_FILE=\(endpoints.caFilePath ?? "")
+                  export WALINK_WA_ROOT_KEY=\(endpoints.rootPublicKeyHex)
+                Control API: \(endpoints.controlURL ?? "off") (status, scan, code, faults)
+                Phone: \(phone)\n
+                """.utf8))
         try await simulator.run()
     }
 }

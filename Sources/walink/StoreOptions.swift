@@ -5,7 +5,11 @@ import Store
 
 /// `--store` / `WALINK_STORE`, shared by the commands that open the store.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .customLong("store"), help: "sqlite:PATH (WALINK_STORE; default sqlite:walink.db). The key comes from WALINK_STORE_KEY or the key file WALINK_STORE_KEY_FILE (default: the database path + .key, created with mode 0600).")
+    @Option(
+        name: .customLong("store"),
+        help:
+            "sqlite:PATH (WALINK_STORE; default sqlite:walink.db). The key comes from WALINK_STORE_KEY or the key file WALINK_STORE_KEY_FILE (default: the database path + .key, created with mode 0600)."
+    )
     var url: String?
 
     func open(logger: Logger) async throws -> any WalinkStore {

@@ -71,16 +71,19 @@ struct WorkerCommand: AsyncParsableCommand {
             configuration: configuration, store: store, linking: linking,
             authenticator: GatewayAuthenticator(callers: callers), logger: logger
         )
-        logger.info("Starting walink worker", metadata: [
-            "walink.worker": "\(configuration.workerID)", "walink.version": "\(WalinkVersion.current)",
-            "amqp.url": "\(configuration.amqp.redactedURL)",
-        ])
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: worker)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            cancellationSignals: [],
-            logger: logger
-        ))
+        logger.info(
+            "Starting walink worker",
+            metadata: [
+                "walink.worker": "\(configuration.workerID)", "walink.version": "\(WalinkVersion.current)",
+                "amqp.url": "\(configuration.amqp.redactedURL)",
+            ])
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: worker)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                cancellationSignals: [],
+                logger: logger
+            ))
         do {
             try await group.run()
         } catch {

@@ -26,7 +26,8 @@ import WalinkTestSupport
             replyTo: "somewhere", expiration: "60000", messageID: "msg-1", timestamp: 1_700_000_001, type: "worker.ping", appID: "tests"
         )
         try await withRunningClient(client) { client, deliveries in
-            let outcome = try await client.publish(AMQPMessage(body: Array("{\"a\":1}".utf8), properties: properties), exchange: "", routingKey: queue)
+            let outcome = try await client.publish(
+                AMQPMessage(body: Array("{\"a\":1}".utf8), properties: properties), exchange: "", routingKey: queue)
             #expect(outcome == .acked)
             let received = try #require(await deliveries.wait(count: 1)).first!
             #expect(received.body == Array("{\"a\":1}".utf8))
@@ -118,7 +119,8 @@ import WalinkTestSupport
         )
         try await withRunningClient(responder) { responder, requestsSeen in
             try await withRunningClient(requester) { requester, replies in
-                let request = AMQPMessage(body: Array("ping".utf8), properties: AMQPProperties(correlationID: "c-42", replyTo: "amq.rabbitmq.reply-to"))
+                let request = AMQPMessage(
+                    body: Array("ping".utf8), properties: AMQPProperties(correlationID: "c-42", replyTo: "amq.rabbitmq.reply-to"))
                 _ = try await requester.publish(request, exchange: "", routingKey: requests)
                 let received = try #require(await requestsSeen.wait(count: 1)).first!
                 let replyTo = try #require(received.properties.replyTo)

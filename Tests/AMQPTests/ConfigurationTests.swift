@@ -1,5 +1,6 @@
 import TestRandom
 import Testing
+
 @testable import AMQP
 
 @Suite struct ConfigurationTests {

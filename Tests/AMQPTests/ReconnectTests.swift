@@ -30,9 +30,10 @@ import WalinkTestSupport
             // Published while the client is (or is about to be) disconnected: sent after reconnect.
             let after = AMQPMessage(body: Array("after".utf8), properties: AMQPProperties(deliveryMode: 2))
             #expect(try await client.publish(after, exchange: queue + ".x", routingKey: "k", timeout: .seconds(60)) == .acked)
-            let all = try #require(await deliveries.wait(timeout: .seconds(60)) { items in
-                items.contains { $0.body == Array("after".utf8) }
-            })
+            let all = try #require(
+                await deliveries.wait(timeout: .seconds(60)) { items in
+                    items.contains { $0.body == Array("after".utf8) }
+                })
             #expect(client.connectionCount >= 2)
             for delivery in all where delivery.body == Array("after".utf8) { client.ack(delivery) }
             // The acked "before" message must not come back after the restart.

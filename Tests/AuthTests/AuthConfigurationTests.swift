@@ -55,7 +55,8 @@ import Testing
         #expect(try location("https://[::1]:9443/k") == .http(.init(usesTLS: true, host: "::1", port: 9443, target: "/k")))
         #expect(try location("file:/etc/walink/jwks.json") == .file(path: "/etc/walink/jwks.json"))
         #expect(try location("file:///etc/walink/jwks.json") == .file(path: "/etc/walink/jwks.json"))
-        #expect(try location("http://127.0.0.1:8080/jwks", http: true) == .http(.init(usesTLS: false, host: "127.0.0.1", port: 8080, target: "/jwks")))
+        #expect(
+            try location("http://127.0.0.1:8080/jwks", http: true) == .http(.init(usesTLS: false, host: "127.0.0.1", port: 8080, target: "/jwks")))
         #expect(try location("http://localhost/jwks", http: true) == .http(.init(usesTLS: false, host: "localhost", port: 80, target: "/jwks")))
 
         let refused = [

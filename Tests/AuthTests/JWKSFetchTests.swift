@@ -1,7 +1,8 @@
-@testable import Auth
 import Foundation
 import NIOHTTP1
 import Testing
+
+@testable import Auth
 
 /// The key set: fetched from a real server (HTTP and HTTPS) or a file, cached, refetched for
 /// unknown `kid`s at most once per interval, refreshed when stale, kept when a refresh fails.

@@ -144,7 +144,8 @@ import _CryptoExtras
             ]
             for alg in ["HS256", "HS384", "HS512"] {
                 for secret in secrets {
-                    let input = base64URL(json(["alg": alg, "kid": key.kid, "typ": "JWT"])) + "."
+                    let input =
+                        base64URL(json(["alg": alg, "kid": key.kid, "typ": "JWT"])) + "."
                         + base64URL(json(harness.claims()))
                     let mac = HMAC<SHA256>.authenticationCode(for: Array(input.utf8), using: SymmetricKey(data: secret))
                     await harness.expectRefused(input + "." + base64URL(Array(mac)), .algorithmNotAllowed)

@@ -35,9 +35,10 @@ import WalinkTestSupport
         for _ in 0..<4 {
             let waiting = Set(ids).subtracting(answered)
             if waiting.isEmpty { break }
-            let replies = await caller.replies.wait(timeout: .seconds(20)) { items in
-                waiting.isSubset(of: Set(items.compactMap(\.properties.correlationID)))
-            } ?? caller.replies.items
+            let replies =
+                await caller.replies.wait(timeout: .seconds(20)) { items in
+                    waiting.isSubset(of: Set(items.compactMap(\.properties.correlationID)))
+                } ?? caller.replies.items
             answered.formUnion(replies.compactMap(\.properties.correlationID))
             for id in Set(ids).subtracting(answered) { try await send(id, milliseconds: 20) }
         }

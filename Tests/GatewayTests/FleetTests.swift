@@ -1,8 +1,8 @@
 import AMQP
 import Auth
 import Foundation
-import Store
 import Gateway
+import Store
 import Testing
 import WalinkTestSupport
 import WhatsAppSimulator
@@ -48,7 +48,8 @@ import WhatsAppSimulator
 
         // Pairing codes go the same way and reuse the owner's connection.
         let phone = harness.simulator.defaultPhoneNumber
-        let code = try await send("session.pairing-code", ["session": "shared", "phone": .string(phone)], to: names.workerQueue("other"), harness: harness)
+        let code = try await send(
+            "session.pairing-code", ["session": "shared", "phone": .string(phone)], to: names.workerQueue("other"), harness: harness)
         #expect(code.status == 200)
         #expect(harness.simulator.status().registrationConnections == 1)
 

@@ -3,6 +3,7 @@ import Foundation
 import Gateway
 import Testing
 import WalinkTestSupport
+
 @testable import Gateway
 
 @Suite(.timeLimit(.minutes(2))) struct IdempotencyTests {

@@ -252,11 +252,13 @@ import WhatsAppSimulator
         // Code flow.
         try await harness.createSession("s-code")
         let phone = harness.simulator.defaultPhoneNumber
-        let code = try #require(try await harness.call("session.pairing-code", ["session": "s-code", "phone": .string(phone)]).body.objectValue?["code"]?.stringValue)
+        let code = try #require(
+            try await harness.call("session.pairing-code", ["session": "s-code", "phone": .string(phone)]).body.objectValue?["code"]?.stringValue)
         _ = try await harness.simulator.enterCode(code, phone: phone)
         #expect(await harness.event("auth.paired", session: "s-code") != nil)
         // A refused token too.
-        _ = try await harness.caller.call("session.get", json: "{\"session\":\"s-qr\"}", headers: ["authorization": .string("Bearer wlk_not-a-real-key-0123456789")])
+        _ = try await harness.caller.call(
+            "session.get", json: "{\"session\":\"s-qr\"}", headers: ["authorization": .string("Bearer wlk_not-a-real-key-0123456789")])
         await harness.stop()
 
         let lines = capture.all

@@ -7,7 +7,8 @@ import WalinkTestSupport
 /// The worker's answers validate against `schemas/`, and the schemas themselves are sound.
 @Suite(.timeLimit(.minutes(2))) struct SchemaTests {
     @Test func everySchemaFileIsValidJSONWithAnID() throws {
-        let files = FileManager.default.enumerator(at: SchemaValidator.directory, includingPropertiesForKeys: nil)?
+        let files =
+            FileManager.default.enumerator(at: SchemaValidator.directory, includingPropertiesForKeys: nil)?
             .compactMap { $0 as? URL }.filter { $0.pathExtension == "json" } ?? []
         #expect(files.count >= 4)
         for file in files {
@@ -43,8 +44,9 @@ import WalinkTestSupport
         try validator.validate(ping.body, against: "commands/worker.ping.json#/$defs/response")
         try validator.validate(ping.delivery.properties.jsonValue, against: "amqp/reply-message.schema.json")
 
-        let statusOf = try #require(try JSONParser.parse(Array(try Data(contentsOf: SchemaValidator.directory.appendingPathComponent("error.schema.json"))))
-            .objectValue?["$defs"]?.objectValue?["status"]?.objectValue?["const"]?.objectValue)
+        let statusOf = try #require(
+            try JSONParser.parse(Array(try Data(contentsOf: SchemaValidator.directory.appendingPathComponent("error.schema.json"))))
+                .objectValue?["$defs"]?.objectValue?["status"]?.objectValue?["const"]?.objectValue)
         let failures = [
             try await caller.call("worker.ping", json: "{nope"),
             try await caller.call("worker.ping", json: "[]"),

@@ -93,7 +93,8 @@ import WalinkTestSupport
         #expect(before.body.objectValue?["error"]?.objectValue?["message"] == "session is not paired")
         _ = try await harness.store.markPaired(
             organization: "acme", id: "phone-1",
-            identity: SessionIdentity(jid: "628123456789:7@s.whatsapp.net", lid: "99887766:7@lid", deviceID: 7, pushName: nil, phone: "628123456789", platform: "android"),
+            identity: SessionIdentity(
+                jid: "628123456789:7@s.whatsapp.net", lid: "99887766:7@lid", deviceID: 7, pushName: nil, phone: "628123456789", platform: "android"),
             credentials: Data([1, 2, 3])
         )
         let after = try await harness.call("session.me", ["session": "phone-1"], token: harness.acmeKey)

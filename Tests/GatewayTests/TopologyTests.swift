@@ -1,18 +1,21 @@
 import AMQP
 import Foundation
 import Store
-import WhatsAppLink
-import WhatsAppProtocol
-@testable import Gateway
 import Testing
 import WalinkTestSupport
+import WhatsAppLink
+import WhatsAppProtocol
+
+@testable import Gateway
 
 @Suite struct TopologyTests {
     @Test func committedDefinitionsMatchTheTopologyTheWorkerDeclares() throws {
         let file = TestBroker.packageRoot.appendingPathComponent("deploy/rabbitmq/definitions.json")
         let committed = try JSONParser.parse(Array(try Data(contentsOf: file)))
         // Compared as text so a failure prints readably.
-        #expect(committed.text == WalinkTopology.definitions(commandNames: CommandCatalog.names).text, "run: walink topology > deploy/rabbitmq/definitions.json")
+        #expect(
+            committed.text == WalinkTopology.definitions(commandNames: CommandCatalog.names).text,
+            "run: walink topology > deploy/rabbitmq/definitions.json")
     }
 
     @Test func theCatalogIsWhatTheWorkerBinds() async throws {

@@ -7,11 +7,12 @@ import Testing
     @Test func readsEveryKindOfValue() throws {
         let text = #" { "a" : [1, -2.5e3, true, false, null, "x\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"], "b": {} , "c": [] } "#
         let value = try JSONParser.parse(Array(text.utf8))
-        #expect(value == [
-            "a": [.int(1), .double(-2500), true, false, .null, .string("x\"\\/\u{8}\u{C}\n\r\té😀")],
-            "b": .object([:]),
-            "c": [],
-        ])
+        #expect(
+            value == [
+                "a": [.int(1), .double(-2500), true, false, .null, .string("x\"\\/\u{8}\u{C}\n\r\té😀")],
+                "b": .object([:]),
+                "c": [],
+            ])
         #expect(try JSONParser.parse(Array("\"é\"".utf8)) == .string("é"))
         #expect(try JSONParser.parse(Array("0".utf8)) == .int(0))
         #expect(try JSONParser.parse(Array("9223372036854775808".utf8)) == .double(9_223_372_036_854_775_808))

@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
-@testable import Store
 import Testing
+
+@testable import Store
 
 @Suite struct APIKeyStoreTests {
     @Test func createListRevokeLookup() async throws {
@@ -63,7 +64,9 @@ import Testing
             let created = try await store.createAPIKey(organization: "org-a", name: nil, permissions: ["manage"])
             var altered = Array(created.key)
             altered[altered.count - 1] = altered[altered.count - 1] == "0" ? "1" : "0"
-            for key in [String(altered), "", "wlk_", "wlk_short", "Bearer " + created.key, created.key + "x", created.key.uppercased(), "eyJhbGciOi.x.y"] {
+            for key in [
+                String(altered), "", "wlk_", "wlk_short", "Bearer " + created.key, created.key + "x", created.key.uppercased(), "eyJhbGciOi.x.y",
+            ] {
                 #expect(try await store.lookupAPIKey(key) == nil)
             }
         }
@@ -72,7 +75,9 @@ import Testing
     @Test func permissionsAreValidated() async throws {
         try await withStore { store, _ in
             for permissions: Set<String> in [[], [""], ["has space"], [String(repeating: "p", count: 65)]] {
-                await #expect(throws: StoreError(.invalidArgument)) { try await store.createAPIKey(organization: "org-a", name: nil, permissions: permissions) }
+                await #expect(throws: StoreError(.invalidArgument)) {
+                    try await store.createAPIKey(organization: "org-a", name: nil, permissions: permissions)
+                }
             }
             let created = try await store.createAPIKey(organization: "org-a", name: nil, permissions: ["sessions:read", "manage"])
             #expect(created.record.permissions == ["sessions:read", "manage"])

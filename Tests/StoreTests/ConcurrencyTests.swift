@@ -1,6 +1,7 @@
 import Foundation
-@testable import Store
 import Testing
+
+@testable import Store
 
 /// Two store instances on one file stand in for two worker processes: each has its own
 /// connection and thread, and SQLite's file locks arbitrate between them as between processes.
@@ -93,7 +94,8 @@ import Testing
             // Each INSERT is its own transaction in the shell, so the two processes interleave.
             var script = ".timeout 20000\n"
             for index in 0..<count {
-                script += "INSERT INTO sessions (organization, id, status, created_at, updated_at) VALUES ('org-a', 'shell-\(index)', 'created', \(index), \(index));\n"
+                script +=
+                    "INSERT INTO sessions (organization, id, status, created_at, updated_at) VALUES ('org-a', 'shell-\(index)', 'created', \(index), \(index));\n"
             }
             let scriptURL = URL(fileURLWithPath: path + ".sql")
             try Data(script.utf8).write(to: scriptURL)
@@ -104,7 +106,10 @@ import Testing
             let errors = Pipe()
             process.standardError = errors
             let exited = AsyncStream<Int32> { continuation in
-                process.terminationHandler = { continuation.yield($0.terminationStatus); continuation.finish() }
+                process.terminationHandler = {
+                    continuation.yield($0.terminationStatus)
+                    continuation.finish()
+                }
             }
             try process.run()
 

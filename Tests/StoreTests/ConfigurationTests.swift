@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
-@testable import Store
 import Testing
+
+@testable import Store
 
 @Suite struct ConfigurationTests {
     @Test func defaultsFromAnEmptyEnvironment() throws {
@@ -59,7 +60,10 @@ import Testing
         }
     }
 
-    @Test(arguments: ["short", String(repeating: "ab", count: 31), Data(count: 31).base64EncodedString(), Data(count: 33).base64EncodedString(), String(repeating: "zz", count: 32)])
+    @Test(arguments: [
+        "short", String(repeating: "ab", count: 31), Data(count: 31).base64EncodedString(), Data(count: 33).base64EncodedString(),
+        String(repeating: "zz", count: 32),
+    ])
     func badKeysAreRefusedWithoutEchoingThem(text: String) {
         do {
             _ = try StoreConfiguration(environment: ["WALINK_STORE_KEY": text])
@@ -98,8 +102,10 @@ import Testing
             #expect(versions == SQLiteMigrations.steps.map(\.version))
             #expect(try await second.session(organization: "org-a", id: "kept") != nil)
             let settings = try await second.perform(writing: false) { connection in
-                (try connection.query("PRAGMA journal_mode") { $0.text(0) }.first,
-                 try connection.query("PRAGMA foreign_keys") { $0.integer(0) }.first)
+                (
+                    try connection.query("PRAGMA journal_mode") { $0.text(0) }.first,
+                    try connection.query("PRAGMA foreign_keys") { $0.integer(0) }.first
+                )
             }
             #expect(settings.0 == "wal")
             #expect(settings.1 == 1)
@@ -128,7 +134,8 @@ import Testing
 
 @Suite struct TimestampTests {
     @Test func millisecondsSurviveTheRoundTripThroughDate() {
-        let samples: [Int64] = Array(0...2000) + [1_700_000_000_000, 1_795_594_908_872, 4_102_444_800_000] + (0..<2000).map { 1_700_000_000_000 + $0 * 7919 }
+        let samples: [Int64] =
+            Array(0...2000) + [1_700_000_000_000, 1_795_594_908_872, 4_102_444_800_000] + (0..<2000).map { 1_700_000_000_000 + $0 * 7919 }
         for milliseconds in samples {
             #expect(Date(storeMilliseconds: milliseconds).storeMilliseconds == milliseconds)
         }
@@ -138,11 +145,14 @@ import Testing
 @Suite struct SortableIDTests {
     @Test func encodingMatchesTheULIDLayout() {
         #expect(SortableIDGenerator.encode(milliseconds: 0, randomHigh: 0, randomLow: 0) == String(repeating: "0", count: 26))
-        #expect(SortableIDGenerator.encode(milliseconds: 0xFFFF_FFFF_FFFF, randomHigh: .max, randomLow: .max) == "7" + String(repeating: "Z", count: 25))
+        #expect(
+            SortableIDGenerator.encode(milliseconds: 0xFFFF_FFFF_FFFF, randomHigh: .max, randomLow: .max) == "7" + String(repeating: "Z", count: 25))
         // Time 1 and random 1 land in the last character of each part.
         #expect(SortableIDGenerator.encode(milliseconds: 1, randomHigh: 0, randomLow: 1) == "0000000001" + "000000000000000" + "1")
         // The bit that straddles the two random words: bit 64 is bit 4 of the 13th random digit from the right.
-        #expect(SortableIDGenerator.encode(milliseconds: 0, randomHigh: 1, randomLow: 0) == "0000000000" + "000" + "G" + String(repeating: "0", count: 12))
+        #expect(
+            SortableIDGenerator.encode(milliseconds: 0, randomHigh: 1, randomLow: 0) == "0000000000" + "000" + "G" + String(repeating: "0", count: 12)
+        )
         // 1_469_918_176_385 ms is the ULID specification's example time, 01ARYZ6S41.
         #expect(SortableIDGenerator.encode(milliseconds: 1_469_918_176_385, randomHigh: 0, randomLow: 0).prefix(10) == "01ARYZ6S41")
     }

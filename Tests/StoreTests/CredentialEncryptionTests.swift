@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
-@testable import Store
 import Testing
+
+@testable import Store
 
 @Suite struct CredentialEncryptionTests {
     static let marker = Data("DEVICE-CREDENTIALS-PLAINTEXT-MARKER-noise-identity-adv-secret".utf8)
@@ -118,11 +119,13 @@ import Testing
         try await withStore { store, _ in
             for (organization, id) in [("org-a", "s1"), ("org-a", "s2"), ("org-b", "s1")] {
                 _ = try await store.createSession(organization: organization, id: id, name: nil)
-                _ = try await store.markPaired(organization: organization, id: id, identity: sampleIdentity, credentials: Data("own \(organization) \(id)".utf8))
+                _ = try await store.markPaired(
+                    organization: organization, id: id, identity: sampleIdentity, credentials: Data("own \(organization) \(id)".utf8))
             }
             // Someone with write access to the database copies org-a/s1's blob over the others.
             try await store.perform(writing: true) { connection in
-                try connection.execute("""
+                try connection.execute(
+                    """
                     UPDATE session_credentials SET sealed = (
                         SELECT sealed FROM session_credentials WHERE organization = 'org-a' AND session_id = 's1')
                     WHERE NOT (organization = 'org-a' AND session_id = 's1')
@@ -134,10 +137,13 @@ import Testing
 
             // A flipped bit is rejected the same way.
             try await store.perform(writing: true) { connection in
-                let sealed = try connection.query("SELECT sealed FROM session_credentials WHERE organization = 'org-a' AND session_id = 's1'") { $0.blob(0) }[0]
+                let sealed = try connection.query("SELECT sealed FROM session_credentials WHERE organization = 'org-a' AND session_id = 's1'") {
+                    $0.blob(0)
+                }[0]
                 var altered = sealed
                 altered[altered.count - 20] ^= 0x01
-                try connection.execute("UPDATE session_credentials SET sealed = ? WHERE organization = 'org-a' AND session_id = 's1'", [.blob(altered)])
+                try connection.execute(
+                    "UPDATE session_credentials SET sealed = ? WHERE organization = 'org-a' AND session_id = 's1'", [.blob(altered)])
             }
             await #expect(throws: StoreError(.credentialsRejected)) { try await store.credentials(organization: "org-a", id: "s1") }
         }

@@ -1,6 +1,7 @@
 import Foundation
-@testable import Store
 import Testing
+
+@testable import Store
 
 @Suite struct LeaseStoreTests {
     @Test func acquireContendExpireTakeOverRenewRelease() async throws {
@@ -41,7 +42,9 @@ import Testing
             // The old owner lost it: no renew, no release, no acquire.
             #expect(try await store.renewLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(30)) == nil)
             #expect(try await store.releaseLease(organization: "org-a", session: "s1", worker: "w1") == false)
-            #expect(try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(30)) == .heldByAnother(takenOver.lease))
+            #expect(
+                try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(30)) == .heldByAnother(takenOver.lease)
+            )
 
             // Re-acquiring one's own lease extends it without a new generation.
             clock.advance(.seconds(5))
@@ -83,10 +86,18 @@ import Testing
     @Test func leasesAreValidatedAndScoped() async throws {
         try await withStore { store, _ in
             _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
-            await #expect(throws: StoreError(.notFound)) { try await store.acquireLease(organization: "org-a", session: "nope", worker: "w1", ttl: .seconds(1)) }
-            await #expect(throws: StoreError(.invalidArgument)) { try await store.acquireLease(organization: "org-a", session: "s1", worker: "", ttl: .seconds(1)) }
-            await #expect(throws: StoreError(.invalidArgument)) { try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .zero) }
-            await #expect(throws: StoreError(.invalidArgument)) { try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(-5)) }
+            await #expect(throws: StoreError(.notFound)) {
+                try await store.acquireLease(organization: "org-a", session: "nope", worker: "w1", ttl: .seconds(1))
+            }
+            await #expect(throws: StoreError(.invalidArgument)) {
+                try await store.acquireLease(organization: "org-a", session: "s1", worker: "", ttl: .seconds(1))
+            }
+            await #expect(throws: StoreError(.invalidArgument)) {
+                try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .zero)
+            }
+            await #expect(throws: StoreError(.invalidArgument)) {
+                try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(-5))
+            }
             _ = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(30))
             #expect(try await store.leaseOwner(organization: "org-b", session: "s1") == nil)
             #expect(try await store.releaseLease(organization: "org-b", session: "s1", worker: "w1") == false)

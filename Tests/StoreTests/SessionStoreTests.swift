@@ -1,6 +1,7 @@
 import Foundation
-@testable import Store
 import Testing
+
+@testable import Store
 
 @Suite struct SessionStoreTests {
     @Test func createGetListDelete() async throws {
@@ -49,7 +50,9 @@ import Testing
                     try await store.markPaired(organization: "org-b", id: id, identity: sampleIdentity, credentials: Data())
                 }
                 await #expect(throws: StoreError(.notFound)) { try await store.unpair(organization: "org-b", id: id) }
-                await #expect(throws: StoreError(.notFound)) { try await store.replaceCredentials(organization: "org-b", id: id, credentials: Data()) }
+                await #expect(throws: StoreError(.notFound)) {
+                    try await store.replaceCredentials(organization: "org-b", id: id, credentials: Data())
+                }
                 await #expect(throws: StoreError(.notFound)) { try await store.deleteSession(organization: "org-b", id: id) }
                 await #expect(throws: StoreError(.notFound)) {
                     try await store.acquireLease(organization: "org-b", session: id, worker: "w", ttl: .seconds(1))
@@ -199,7 +202,9 @@ import Testing
             #expect(unpaired.pairedAt == nil)
             #expect(try await store.credentials(organization: "org-a", id: "s1") == nil)
             #expect(try await credentialRows(store) == 0)
-            await #expect(throws: StoreError(.invalidState)) { try await store.replaceCredentials(organization: "org-a", id: "s1", credentials: rotated) }
+            await #expect(throws: StoreError(.invalidState)) {
+                try await store.replaceCredentials(organization: "org-a", id: "s1", credentials: rotated)
+            }
 
             // Delete removes identity, credentials and lease with the session.
             _ = try await store.markPaired(organization: "org-a", id: "s1", identity: sampleIdentity, credentials: blob)
@@ -219,7 +224,8 @@ import Testing
             _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
             // Make the credentials write fail after the identity update ran in the same transaction.
             try await store.perform(writing: true) { connection in
-                try connection.executeScript("""
+                try connection.executeScript(
+                    """
                     CREATE TRIGGER fail_credentials BEFORE INSERT ON session_credentials
                     BEGIN SELECT RAISE(ABORT, 'injected failure'); END
                     """)

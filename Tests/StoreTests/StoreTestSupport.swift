@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
-@testable import Store
 import Synchronization
+
+@testable import Store
 
 /// A clock tests move by hand.
 final class TestClock: StoreClock {

@@ -3,7 +3,8 @@ import Foundation
 /// Runs the built `walink` program (from `WALINK_TEST_BINARY`, else next to the test bundle) and
 /// returns its exit status and standard output.
 public func runWalink(_ arguments: [String], environment extra: [String: String] = [:]) async throws -> (status: Int32, output: String) {
-    let binary = ProcessInfo.processInfo.environment["WALINK_TEST_BINARY"].map { URL(fileURLWithPath: $0) }
+    let binary =
+        ProcessInfo.processInfo.environment["WALINK_TEST_BINARY"].map { URL(fileURLWithPath: $0) }
         ?? Bundle.main.bundleURL.appendingPathComponent("walink")
     let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("walink-run-\(UUID().uuidString).out")
     defer { try? FileManager.default.removeItem(at: outputFile) }

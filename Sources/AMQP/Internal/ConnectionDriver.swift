@@ -498,21 +498,25 @@ final class ConnectionDriver {
         switch method.id {
         case AMQP_BASIC_DELIVER_METHOD:
             let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
-            try begin(channel, .deliver(
-                consumerTag: CValues.string(deliver.consumer_tag),
-                deliveryTag: deliver.delivery_tag,
-                redelivered: deliver.redelivered != 0,
-                exchange: CValues.string(deliver.exchange),
-                routingKey: CValues.string(deliver.routing_key)
-            ))
+            try begin(
+                channel,
+                .deliver(
+                    consumerTag: CValues.string(deliver.consumer_tag),
+                    deliveryTag: deliver.delivery_tag,
+                    redelivered: deliver.redelivered != 0,
+                    exchange: CValues.string(deliver.exchange),
+                    routingKey: CValues.string(deliver.routing_key)
+                ))
         case AMQP_BASIC_RETURN_METHOD:
             let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
-            try begin(channel, .return(
-                replyCode: returned.reply_code,
-                replyText: CValues.string(returned.reply_text),
-                exchange: CValues.string(returned.exchange),
-                routingKey: CValues.string(returned.routing_key)
-            ))
+            try begin(
+                channel,
+                .return(
+                    replyCode: returned.reply_code,
+                    replyText: CValues.string(returned.reply_text),
+                    exchange: CValues.string(returned.exchange),
+                    routingKey: CValues.string(returned.routing_key)
+                ))
         case AMQP_BASIC_ACK_METHOD:
             let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
             for pending in confirms.settle(deliveryTag: ack.delivery_tag, multiple: ack.multiple != 0) {
@@ -572,18 +576,19 @@ final class ConnectionDriver {
         case .deliver(let consumerTag, let deliveryTag, let redelivered, let exchange, let routingKey):
             let spec = consumerTags[consumerTag]
             if !(spec?.noAck ?? false) { unsettled.append(deliveryTag) }
-            client.deliveryContinuation.yield(AMQPDelivery(
-                queue: spec?.queue ?? "",
-                deliveryTag: deliveryTag,
-                connectionGeneration: generation,
-                redelivered: redelivered,
-                exchange: exchange,
-                routingKey: routingKey,
-                properties: message.properties,
-                body: message.body,
-                bodySize: message.bodySize,
-                noAck: spec?.noAck ?? false
-            ))
+            client.deliveryContinuation.yield(
+                AMQPDelivery(
+                    queue: spec?.queue ?? "",
+                    deliveryTag: deliveryTag,
+                    connectionGeneration: generation,
+                    redelivered: redelivered,
+                    exchange: exchange,
+                    routingKey: routingKey,
+                    properties: message.properties,
+                    body: message.body,
+                    bodySize: message.bodySize,
+                    noAck: spec?.noAck ?? false
+                ))
         case .return(let replyCode, let replyText, _, _):
             guard let sequence = message.properties.headers?[Self.publishSequenceHeader]?.intValue,
                 let pending = confirms.token(for: UInt64(sequence))

@@ -16,11 +16,12 @@ public struct GatewayAuthenticator: Authenticator {
             let principal = try await callers.authenticate(authorization: authorization)
             return Caller(organization: principal.organization, subject: principal.subject, capabilities: principal.capabilities)
         } catch {
-            let code: GatewayError.Code = switch error.code.status {
-            case 401: .unauthorized
-            case 503: .unavailable
-            default: .internalError
-            }
+            let code: GatewayError.Code =
+                switch error.code.status {
+                case 401: .unauthorized
+                case 503: .unavailable
+                default: .internalError
+                }
             throw GatewayError(code, error.message, details: ["reason": .string(error.code.name)])
         }
     }

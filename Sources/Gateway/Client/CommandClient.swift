@@ -69,11 +69,13 @@ public final class CommandClient: Sendable {
         slots.withLock { $0[id] = .waiting(nil) }
         var headers = AMQPTable()
         if let token { headers["authorization"] = .string("Bearer \(token)") }
-        let message = AMQPMessage(body: rawBody, properties: AMQPProperties(
-            contentType: "application/json", headers: headers, correlationID: id, replyTo: "amq.rabbitmq.reply-to",
-            expiration: String(max(1, timeout.wholeMilliseconds)), messageID: messageID ?? id,
-            timestamp: UInt64(Date().timeIntervalSince1970), type: command
-        ))
+        let message = AMQPMessage(
+            body: rawBody,
+            properties: AMQPProperties(
+                contentType: "application/json", headers: headers, correlationID: id, replyTo: "amq.rabbitmq.reply-to",
+                expiration: String(max(1, timeout.wholeMilliseconds)), messageID: messageID ?? id,
+                timestamp: UInt64(Date().timeIntervalSince1970), type: command
+            ))
         do {
             _ = try await amqp.publish(message, exchange: names.commandsExchange, routingKey: command, timeout: timeout)
         } catch {

@@ -69,7 +69,8 @@ public struct ParameterSchema: Sendable {
             case (.boolean, .bool):
                 break
             default:
-                throw .invalidField(field.name, "must be of type \(field.kind.typeName), not \(value.typeName)", extra: ["expected": .string(field.kind.typeName)])
+                throw .invalidField(
+                    field.name, "must be of type \(field.kind.typeName), not \(value.typeName)", extra: ["expected": .string(field.kind.typeName)])
             }
         }
     }

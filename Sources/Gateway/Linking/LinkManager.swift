@@ -150,7 +150,8 @@ public final class LinkManager: Sendable {
         if let link = active.withLock({ $0[key] }) {
             // The previous pairing is still closing; a new one can start in a moment.
             guard !link.isEnding || !start else {
-                throw GatewayError(.unavailable, "the previous pairing of this session is still closing; retry in a second", details: ["retryAfter": 1])
+                throw GatewayError(
+                    .unavailable, "the previous pairing of this session is still closing; retry in a second", details: ["retryAfter": 1])
             }
             return .local(link)
         }
@@ -219,9 +220,11 @@ public final class LinkManager: Sendable {
             // Stopped from here (shutdown, deletion, lost lease): say so, so callers can start again.
             let reason = reason ?? "cancelled"
             if reason != "session_deleted" { await setStatus(key, .created) }
-            await events.publish("auth.failed", organization: key.organization, session: key.session, data: [
-                "reason": .string(reason), "message": .string("pairing stopped on this worker"),
-            ])
+            await events.publish(
+                "auth.failed", organization: key.organization, session: key.session,
+                data: [
+                    "reason": .string(reason), "message": .string("pairing stopped on this worker"),
+                ])
         }
         // Released while the link is still registered here, so no new link of this worker can
         // take the lease in between and then lose it to this release.
@@ -239,14 +242,18 @@ public final class LinkManager: Sendable {
                 $0.qrSequence = sequence
                 $0.qrExpiresAt = expiresAt
             }
-            await events.publish("auth.qr", organization: key.organization, session: key.session, data: [
-                "qr": .string(code), "seq": .int(Int64(sequence)), "expiresAt": .string(expiresAt.walinkTimestamp),
-            ], expiresAt: expiresAt)
+            await events.publish(
+                "auth.qr", organization: key.organization, session: key.session,
+                data: [
+                    "qr": .string(code), "seq": .int(Int64(sequence)), "expiresAt": .string(expiresAt.walinkTimestamp),
+                ], expiresAt: expiresAt)
         case .awaitingPasskey:
-            await events.publish("session.status", organization: key.organization, session: key.session, data: [
-                "status": "pairing", "detail": "awaiting_passkey",
-                "message": "the phone asks for passkey verification, which walink cannot provide; use another phone or QR",
-            ])
+            await events.publish(
+                "session.status", organization: key.organization, session: key.session,
+                data: [
+                    "status": "pairing", "detail": "awaiting_passkey",
+                    "message": "the phone asks for passkey verification, which walink cannot provide; use another phone or QR",
+                ])
         case .pairingCodeExpired:
             link.snapshot.withLock { $0.issuedCode = nil }
             await events.publish("auth.code", organization: key.organization, session: key.session, data: ["status": "expired"])
@@ -262,9 +269,11 @@ public final class LinkManager: Sendable {
         case .timeout:
             link.snapshot.withLock { $0.terminal = true }
             await setStatus(key, .created)
-            await events.publish("auth.timeout", organization: key.organization, session: key.session, data: [
-                "message": "no phone linked before the codes ran out; ask for a new QR or pairing code",
-            ])
+            await events.publish(
+                "auth.timeout", organization: key.organization, session: key.session,
+                data: [
+                    "message": "no phone linked before the codes ran out; ask for a new QR or pairing code"
+                ])
         }
     }
 
@@ -278,15 +287,18 @@ public final class LinkManager: Sendable {
             let session = try await store.markPaired(
                 organization: key.organization, id: key.session, identity: identity, credentials: StoredDevice.encode(device)
             )
-            await events.publish("session.status", organization: key.organization, session: key.session, data: ["status": .string(session.status.rawValue)])
+            await events.publish(
+                "session.status", organization: key.organization, session: key.session, data: ["status": .string(session.status.rawValue)])
             await events.publish("auth.paired", organization: key.organization, session: key.session, data: session.identityJSON ?? .null)
             logger.info("Session paired", metadata: ["walink.session": "\(key)"])
         } catch {
             logger.warning("Pairing could not be stored", metadata: ["walink.session": "\(key)", "walink.error": "\(error)"])
             await setStatus(key, .failed)
-            await events.publish("auth.failed", organization: key.organization, session: key.session, data: [
-                "reason": "storage_failed", "message": "the link succeeded but could not be stored; pair again",
-            ])
+            await events.publish(
+                "auth.failed", organization: key.organization, session: key.session,
+                data: [
+                    "reason": "storage_failed", "message": "the link succeeded but could not be stored; pair again",
+                ])
         }
     }
 

@@ -49,9 +49,11 @@ struct SessionPairingCode: CommandHandler {
         do {
             phone = try PhoneNumber(validating: request.parameters["phone"]?.stringValue ?? "")
         } catch {
-            throw GatewayError.invalidField("phone", Self.reason(error), extra: [
-                "minDigits": .int(Int64(PhoneNumber.minimumDigits)), "maxDigits": .int(Int64(PhoneNumber.maximumDigits)),
-            ])
+            throw GatewayError.invalidField(
+                "phone", Self.reason(error),
+                extra: [
+                    "minDigits": .int(Int64(PhoneNumber.minimumDigits)), "maxDigits": .int(Int64(PhoneNumber.maximumDigits)),
+                ])
         }
         guard session.status != .paired else { throw GatewayError.alreadyPaired }
         let link: LinkManager.ActiveLink
@@ -71,9 +73,12 @@ struct SessionPairingCode: CommandHandler {
         let lifetime = links.configuration.link.pairingCodeLifetime.seconds
         let (expiresAt, isNew) = link.recordIssuedCode(code.display, lifetime: lifetime)
         if isNew {
-            await links.events.publish("auth.code", organization: session.organization, session: session.id, data: [
-                "status": "issued", "code": .string(code.display), "phone": .string(phone.digits), "expiresAt": .string(expiresAt.walinkTimestamp),
-            ], expiresAt: expiresAt)
+            await links.events.publish(
+                "auth.code", organization: session.organization, session: session.id,
+                data: [
+                    "status": "issued", "code": .string(code.display), "phone": .string(phone.digits),
+                    "expiresAt": .string(expiresAt.walinkTimestamp),
+                ], expiresAt: expiresAt)
         }
         return CommandResult(body: ["code": .string(code.display), "expiresAt": .string(expiresAt.walinkTimestamp)])
     }

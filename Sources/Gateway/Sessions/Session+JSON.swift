@@ -33,6 +33,8 @@ extension Session {
 extension Date {
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-25T09:30:00.123Z`.
     public var walinkTimestamp: String {
-        formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true).timeSeparator(.colon).timeZone(separator: .omitted))
+        formatted(
+            .iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true).timeSeparator(.colon).timeZone(
+                separator: .omitted))
     }
 }

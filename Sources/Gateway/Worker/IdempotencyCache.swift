@@ -57,7 +57,11 @@ final class IdempotencyCache: Sendable {
     }
 
     func start(_ key: Key) async -> Start {
-        enum Decision { case execute, replay(Reply), wait }
+        enum Decision {
+            case execute
+            case replay(Reply)
+            case wait
+        }
         let now = ContinuousClock.now
         let decision = state.withLock { state -> Decision in
             switch state.entries[key] {

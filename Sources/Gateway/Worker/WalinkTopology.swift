@@ -36,9 +36,13 @@ public enum WalinkTopology {
         deliveryLimit: Int = defaultDeliveryLimit,
         names: WalinkNames = .standard
     ) -> AMQPTopology {
-        let commandsExchange = names.commandsExchange, unroutedCommandsExchange = names.unroutedCommandsExchange
-        let commandsQueue = names.commandsQueue, eventsExchange = names.eventsExchange
-        let resultsExchange = names.resultsExchange, deadExchange = names.deadExchange, deadQueue = names.deadQueue
+        let commandsExchange = names.commandsExchange
+        let unroutedCommandsExchange = names.unroutedCommandsExchange
+        let commandsQueue = names.commandsQueue
+        let eventsExchange = names.eventsExchange
+        let resultsExchange = names.resultsExchange
+        let deadExchange = names.deadExchange
+        let deadQueue = names.deadQueue
         return AMQPTopology(
             exchanges: [
                 .init(name: unroutedCommandsExchange, type: "fanout"),
@@ -49,11 +53,13 @@ public enum WalinkTopology {
             ],
             queues: [
                 .init(name: deadQueue, arguments: ["x-queue-type": .string("quorum")]),
-                .init(name: commandsQueue, arguments: [
-                    "x-queue-type": .string("quorum"),
-                    "x-delivery-limit": .int32(Int32(deliveryLimit)),
-                    "x-dead-letter-exchange": .string(deadExchange),
-                ]),
+                .init(
+                    name: commandsQueue,
+                    arguments: [
+                        "x-queue-type": .string("quorum"),
+                        "x-delivery-limit": .int32(Int32(deliveryLimit)),
+                        "x-dead-letter-exchange": .string(deadExchange),
+                    ]),
             ],
             bindings: [.init(queue: deadQueue, exchange: deadExchange, routingKey: "")]
                 + [.init(queue: commandsQueue, exchange: unroutedCommandsExchange, routingKey: "")]
@@ -75,18 +81,27 @@ public enum WalinkTopology {
             return .object(object)
         }
         return [
-            "exchanges": .array(topology.exchanges.map { exchange in
-                ["name": .string(exchange.name), "vhost": "/", "type": .string(exchange.type), "durable": .bool(exchange.durable),
-                 "auto_delete": .bool(exchange.autoDelete), "internal": false, "arguments": arguments(exchange.arguments)]
-            }),
-            "queues": .array(topology.queues.map { queue in
-                ["name": .string(queue.name), "vhost": "/", "durable": .bool(queue.durable), "auto_delete": .bool(queue.autoDelete),
-                 "arguments": arguments(queue.arguments)]
-            }),
-            "bindings": .array(topology.bindings.map { binding in
-                ["source": .string(binding.exchange), "vhost": "/", "destination": .string(binding.queue), "destination_type": "queue",
-                 "routing_key": .string(binding.routingKey), "arguments": [:]]
-            }),
+            "exchanges": .array(
+                topology.exchanges.map { exchange in
+                    [
+                        "name": .string(exchange.name), "vhost": "/", "type": .string(exchange.type), "durable": .bool(exchange.durable),
+                        "auto_delete": .bool(exchange.autoDelete), "internal": false, "arguments": arguments(exchange.arguments),
+                    ]
+                }),
+            "queues": .array(
+                topology.queues.map { queue in
+                    [
+                        "name": .string(queue.name), "vhost": "/", "durable": .bool(queue.durable), "auto_delete": .bool(queue.autoDelete),
+                        "arguments": arguments(queue.arguments),
+                    ]
+                }),
+            "bindings": .array(
+                topology.bindings.map { binding in
+                    [
+                        "source": .string(binding.exchange), "vhost": "/", "destination": .string(binding.queue), "destination_type": "queue",
+                        "routing_key": .string(binding.routingKey), "arguments": [:],
+                    ]
+                }),
         ]
     }
 }

@@ -68,12 +68,15 @@ public final class WorkerService: Service, Sendable {
         // stops consuming. A forwarded command nobody takes within 30 s (the worker stopped or died)
         // goes back to walink.commands for any worker, since the lease it was forwarded for has
         // expired by then.
-        topology.queues.append(AMQPTopology.Queue(name: workerQueue, durable: false, arguments: [
-            "x-expires": .int32(60_000),
-            "x-message-ttl": .int32(30_000),
-            "x-dead-letter-exchange": .string(""),
-            "x-dead-letter-routing-key": .string(configuration.names.commandsQueue),
-        ]))
+        topology.queues.append(
+            AMQPTopology.Queue(
+                name: workerQueue, durable: false,
+                arguments: [
+                    "x-expires": .int32(60_000),
+                    "x-message-ttl": .int32(30_000),
+                    "x-dead-letter-exchange": .string(""),
+                    "x-dead-letter-routing-key": .string(configuration.names.commandsQueue),
+                ]))
         amqp = AMQPClient(
             configuration: amqpConfiguration,
             topology: topology,
@@ -232,9 +235,11 @@ public final class WorkerService: Service, Sendable {
                 forwarded.forwardTo = worker
                 return forwarded
             }
-            return IdempotencyCache.Reply(status: result.status, body: result.body, handled: true, organization: caller?.organization, session: session)
+            return IdempotencyCache.Reply(
+                status: result.status, body: result.body, handled: true, organization: caller?.organization, session: session)
         } catch {
-            return IdempotencyCache.Reply(status: error.code.status, body: error.body, handled: ran, organization: caller?.organization, session: session)
+            return IdempotencyCache.Reply(
+                status: error.code.status, body: error.body, handled: ran, organization: caller?.organization, session: session)
         }
     }
 
@@ -301,7 +306,8 @@ public final class WorkerService: Service, Sendable {
     func recordAnswer(_ reply: IdempotencyCache.Reply, key: IdempotencyCache.Key, envelope: Envelope) async {
         guard let replies, let shared = sharedKey(key, envelope: envelope) else { return }
         do {
-            try await replies.saveReply(key: shared, status: reply.status, body: Data(reply.body.serialized), ttl: configuration.idempotencyTimeToLive)
+            try await replies.saveReply(
+                key: shared, status: reply.status, body: Data(reply.body.serialized), ttl: configuration.idempotencyTimeToLive)
         } catch {
             // The local cache still covers redeliveries to this worker.
             logger.warning("Answer not recorded in the store", metadata: ["walink.error": "\(error)"])
@@ -348,21 +354,25 @@ public final class WorkerService: Service, Sendable {
         let mandatory: Bool
         if let replyTo = envelope.replyTo {
             let direct = replyTo.hasPrefix("amq.rabbitmq.reply-to")
-            message = AMQPMessage(body: reply.body.serialized, properties: AMQPProperties(
-                contentType: "application/json", headers: headers,
-                deliveryMode: direct ? AMQPProperties.transientDeliveryMode : AMQPProperties.persistentDeliveryMode,
-                correlationID: envelope.correlationID, messageID: envelope.messageID
-            ))
+            message = AMQPMessage(
+                body: reply.body.serialized,
+                properties: AMQPProperties(
+                    contentType: "application/json", headers: headers,
+                    deliveryMode: direct ? AMQPProperties.transientDeliveryMode : AMQPProperties.persistentDeliveryMode,
+                    correlationID: envelope.correlationID, messageID: envelope.messageID
+                ))
             exchange = ""
             routingKey = replyTo
             // Direct Reply-to on 3.10 answers mandatory publishes with a spurious return.
             mandatory = !direct
         } else if reply.handled {
             headers["command"] = .string(envelope.command ?? "")
-            message = AMQPMessage(body: reply.body.serialized, properties: AMQPProperties(
-                contentType: "application/json", headers: headers, deliveryMode: AMQPProperties.persistentDeliveryMode,
-                correlationID: envelope.correlationID, messageID: envelope.messageID
-            ))
+            message = AMQPMessage(
+                body: reply.body.serialized,
+                properties: AMQPProperties(
+                    contentType: "application/json", headers: headers, deliveryMode: AMQPProperties.persistentDeliveryMode,
+                    correlationID: envelope.correlationID, messageID: envelope.messageID
+                ))
             exchange = configuration.names.resultsExchange
             routingKey = Self.resultsRoutingKey(organization: reply.organization, session: reply.session, command: envelope.command ?? "-")
             mandatory = false
@@ -386,7 +396,8 @@ public final class WorkerService: Service, Sendable {
                 var dead = message
                 dead.properties.headers?["x-walink-reason"] = .string("reply queue not found")
                 dead.properties.headers?["x-walink-reply-to"] = .string(routingKey)
-                _ = try await amqp.publish(dead, exchange: configuration.names.deadExchange, routingKey: routingKey, timeout: configuration.publishTimeout)
+                _ = try await amqp.publish(
+                    dead, exchange: configuration.names.deadExchange, routingKey: routingKey, timeout: configuration.publishTimeout)
                 logger.warning("Reply queue not found; reply kept in walink.dead")
                 amqp.ack(delivery)
             }

@@ -10,72 +10,76 @@ enum SQLiteMigrations {
     }
 
     static let steps: [Step] = [
-        Step(version: 1, sql: """
-            CREATE TABLE metadata (
-                name TEXT PRIMARY KEY,
-                value BLOB NOT NULL
-            ) WITHOUT ROWID;
+        Step(
+            version: 1,
+            sql: """
+                CREATE TABLE metadata (
+                    name TEXT PRIMARY KEY,
+                    value BLOB NOT NULL
+                ) WITHOUT ROWID;
 
-            CREATE TABLE sessions (
-                organization TEXT NOT NULL,
-                id TEXT NOT NULL,
-                name TEXT,
-                status TEXT NOT NULL,
-                created_at INTEGER NOT NULL,
-                updated_at INTEGER NOT NULL,
-                jid TEXT,
-                lid TEXT,
-                device_id INTEGER,
-                push_name TEXT,
-                phone TEXT,
-                platform TEXT,
-                business_name TEXT,
-                paired_at INTEGER,
-                PRIMARY KEY (organization, id)
-            );
-            CREATE INDEX sessions_by_creation ON sessions (organization, created_at, id);
+                CREATE TABLE sessions (
+                    organization TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    name TEXT,
+                    status TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    jid TEXT,
+                    lid TEXT,
+                    device_id INTEGER,
+                    push_name TEXT,
+                    phone TEXT,
+                    platform TEXT,
+                    business_name TEXT,
+                    paired_at INTEGER,
+                    PRIMARY KEY (organization, id)
+                );
+                CREATE INDEX sessions_by_creation ON sessions (organization, created_at, id);
 
-            CREATE TABLE session_credentials (
-                organization TEXT NOT NULL,
-                session_id TEXT NOT NULL,
-                sealed BLOB NOT NULL,
-                updated_at INTEGER NOT NULL,
-                PRIMARY KEY (organization, session_id),
-                FOREIGN KEY (organization, session_id) REFERENCES sessions (organization, id) ON DELETE CASCADE
-            );
+                CREATE TABLE session_credentials (
+                    organization TEXT NOT NULL,
+                    session_id TEXT NOT NULL,
+                    sealed BLOB NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (organization, session_id),
+                    FOREIGN KEY (organization, session_id) REFERENCES sessions (organization, id) ON DELETE CASCADE
+                );
 
-            CREATE TABLE session_leases (
-                organization TEXT NOT NULL,
-                session_id TEXT NOT NULL,
-                owner TEXT NOT NULL,
-                acquired_at INTEGER NOT NULL,
-                expires_at INTEGER NOT NULL,
-                generation INTEGER NOT NULL,
-                PRIMARY KEY (organization, session_id),
-                FOREIGN KEY (organization, session_id) REFERENCES sessions (organization, id) ON DELETE CASCADE
-            );
+                CREATE TABLE session_leases (
+                    organization TEXT NOT NULL,
+                    session_id TEXT NOT NULL,
+                    owner TEXT NOT NULL,
+                    acquired_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    generation INTEGER NOT NULL,
+                    PRIMARY KEY (organization, session_id),
+                    FOREIGN KEY (organization, session_id) REFERENCES sessions (organization, id) ON DELETE CASCADE
+                );
 
-            CREATE TABLE api_keys (
-                id TEXT PRIMARY KEY,
-                organization TEXT NOT NULL,
-                name TEXT,
-                permissions TEXT NOT NULL,
-                key_hash BLOB NOT NULL UNIQUE,
-                display_prefix TEXT NOT NULL,
-                created_at INTEGER NOT NULL,
-                revoked_at INTEGER
-            );
-            CREATE INDEX api_keys_by_organization ON api_keys (organization, created_at, id);
-            """),
-        Step(version: 2, sql: """
-            CREATE TABLE command_replies (
-                key TEXT PRIMARY KEY,
-                status INTEGER NOT NULL,
-                body BLOB NOT NULL,
-                expires_at INTEGER NOT NULL
-            ) WITHOUT ROWID;
-            CREATE INDEX command_replies_by_expiry ON command_replies (expires_at);
-            """),
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY,
+                    organization TEXT NOT NULL,
+                    name TEXT,
+                    permissions TEXT NOT NULL,
+                    key_hash BLOB NOT NULL UNIQUE,
+                    display_prefix TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    revoked_at INTEGER
+                );
+                CREATE INDEX api_keys_by_organization ON api_keys (organization, created_at, id);
+                """),
+        Step(
+            version: 2,
+            sql: """
+                CREATE TABLE command_replies (
+                    key TEXT PRIMARY KEY,
+                    status INTEGER NOT NULL,
+                    body BLOB NOT NULL,
+                    expires_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX command_replies_by_expiry ON command_replies (expires_at);
+                """),
     ]
 
     static var latestVersion: Int64 { steps.last?.version ?? 0 }
@@ -83,7 +87,8 @@ enum SQLiteMigrations {
     /// Brings the database to `latestVersion`; answers the version found before. Runs inside a
     /// write transaction the caller opened.
     static func migrate(_ connection: SQLiteConnection, now: Int64) throws -> Int64 {
-        try connection.executeScript("""
+        try connection.executeScript(
+            """
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version INTEGER PRIMARY KEY,
                 applied_at INTEGER NOT NULL

@@ -38,8 +38,10 @@ extension SQLiteStore {
             )
             try connection.execute(
                 "INSERT INTO api_keys (id, organization, name, permissions, key_hash, display_prefix, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [.text(record.id), .text(organization), .text(name), .text(permissions.sorted().joined(separator: " ")),
-                 .blob(hash), .text(displayPrefix), .integer(now.storeMilliseconds)]
+                [
+                    .text(record.id), .text(organization), .text(name), .text(permissions.sorted().joined(separator: " ")),
+                    .blob(hash), .text(displayPrefix), .integer(now.storeMilliseconds),
+                ]
             )
             return record
         }
@@ -67,7 +69,8 @@ extension SQLiteStore {
                 [.integer(clock.now.storeMilliseconds)] + key
             )
             guard changed > 0,
-                  let record = try connection.query("SELECT \(Self.apiKeyColumns) FROM api_keys WHERE organization = ? AND id = ?", key, Self.apiKey).first
+                let record = try connection.query("SELECT \(Self.apiKeyColumns) FROM api_keys WHERE organization = ? AND id = ?", key, Self.apiKey)
+                    .first
             else { throw StoreError(.notFound, "API key not found") }
             return record
         }

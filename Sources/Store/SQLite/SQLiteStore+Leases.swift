@@ -12,7 +12,8 @@ extension SQLiteStore {
         )
     }
 
-    private static let leaseQuery = "SELECT organization, session_id, owner, acquired_at, expires_at, generation FROM session_leases WHERE organization = ? AND session_id = ?"
+    private static let leaseQuery =
+        "SELECT organization, session_id, owner, acquired_at, expires_at, generation FROM session_leases WHERE organization = ? AND session_id = ?"
 
     public func acquireLease(organization: String, session: String, worker: String, ttl: Duration) async throws(StoreError) -> LeaseAcquisition {
         try StoreValidation.organization(organization)
@@ -31,24 +32,27 @@ extension SQLiteStore {
             let granted: Lease
             switch current {
             case nil:
-                granted = Lease(organization: organization, session: session, owner: worker,
-                                acquiredAt: Date(storeMilliseconds: now), expiresAt: Date(storeMilliseconds: expires), generation: 1)
+                granted = Lease(
+                    organization: organization, session: session, owner: worker,
+                    acquiredAt: Date(storeMilliseconds: now), expiresAt: Date(storeMilliseconds: expires), generation: 1)
                 try connection.execute(
                     "INSERT INTO session_leases (organization, session_id, owner, acquired_at, expires_at, generation) VALUES (?, ?, ?, ?, ?, 1)",
                     key + [.text(worker), .integer(now), .integer(expires)]
                 )
             case let lease? where lease.owner == worker && lease.expiresAt.storeMilliseconds > now:
                 // Re-acquiring one's own valid lease extends it; nobody else held it in between.
-                granted = Lease(organization: organization, session: session, owner: worker,
-                                acquiredAt: lease.acquiredAt, expiresAt: Date(storeMilliseconds: expires), generation: lease.generation)
+                granted = Lease(
+                    organization: organization, session: session, owner: worker,
+                    acquiredAt: lease.acquiredAt, expiresAt: Date(storeMilliseconds: expires), generation: lease.generation)
                 try connection.execute(
                     "UPDATE session_leases SET expires_at = ? WHERE organization = ? AND session_id = ?",
                     [.integer(expires)] + key
                 )
             case let lease? where lease.expiresAt.storeMilliseconds <= now:
                 // Expired or released: a new tenure, whoever takes it.
-                granted = Lease(organization: organization, session: session, owner: worker,
-                                acquiredAt: Date(storeMilliseconds: now), expiresAt: Date(storeMilliseconds: expires), generation: lease.generation + 1)
+                granted = Lease(
+                    organization: organization, session: session, owner: worker,
+                    acquiredAt: Date(storeMilliseconds: now), expiresAt: Date(storeMilliseconds: expires), generation: lease.generation + 1)
                 try connection.execute(
                     "UPDATE session_leases SET owner = ?, acquired_at = ?, expires_at = ?, generation = ? WHERE organization = ? AND session_id = ?",
                     [.text(worker), .integer(now), .integer(expires), .integer(granted.generation)] + key
@@ -96,7 +100,9 @@ extension SQLiteStore {
         try StoreValidation.sessionID(session)
         return try await perform(writing: false) { [clock] connection in
             let now = clock.now.storeMilliseconds
-            return try connection.query(Self.leaseQuery + " AND expires_at > ? AND owner <> ''", [.text(organization), .text(session), .integer(now)], Self.lease).first
+            return try connection.query(
+                Self.leaseQuery + " AND expires_at > ? AND owner <> ''", [.text(organization), .text(session), .integer(now)], Self.lease
+            ).first
         }
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 
 extension SQLiteStore {
-    private static let sessionColumns = "organization, id, name, status, created_at, updated_at, jid, lid, device_id, push_name, phone, platform, business_name, paired_at"
+    private static let sessionColumns =
+        "organization, id, name, status, created_at, updated_at, jid, lid, device_id, push_name, phone, platform, business_name, paired_at"
 
     private static func session(_ row: SQLiteRow) throws -> Session {
         guard let status = SessionStatus(rawValue: row.text(3)) else {
@@ -64,8 +65,10 @@ extension SQLiteStore {
                 do {
                     try connection.execute(
                         "INSERT INTO sessions (organization, id, name, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                        [.text(organization), .text(sessionID), .text(name), .text(SessionStatus.created.rawValue),
-                         .integer(now.storeMilliseconds), .integer(now.storeMilliseconds)]
+                        [
+                            .text(organization), .text(sessionID), .text(name), .text(SessionStatus.created.rawValue),
+                            .integer(now.storeMilliseconds), .integer(now.storeMilliseconds),
+                        ]
                     )
                     return Session(organization: organization, id: sessionID, name: name, status: .created, createdAt: now, updatedAt: now)
                 } catch let failure as SQLiteFailure where failure.isPrimaryKeyConflict && id == nil {
@@ -160,10 +163,12 @@ extension SQLiteStore {
                     push_name = ?, phone = ?, platform = ?, business_name = ?
                 WHERE organization = ? AND id = ?
                 """,
-                [.text(SessionStatus.paired.rawValue), .integer(now.storeMilliseconds), .integer(now.storeMilliseconds),
-                 .text(identity.jid), .text(identity.lid), .integer(Int64(identity.deviceID)), .text(identity.pushName),
-                 .text(identity.phone), .text(identity.platform), .text(identity.businessName),
-                 .text(organization), .text(id)]
+                [
+                    .text(SessionStatus.paired.rawValue), .integer(now.storeMilliseconds), .integer(now.storeMilliseconds),
+                    .text(identity.jid), .text(identity.lid), .integer(Int64(identity.deviceID)), .text(identity.pushName),
+                    .text(identity.phone), .text(identity.platform), .text(identity.businessName),
+                    .text(organization), .text(id),
+                ]
             )
             guard changed > 0 else { throw StoreError(.notFound, "session not found") }
             try connection.execute(

@@ -56,7 +56,12 @@ public final class SQLiteStore: WalinkStore {
             }
             return SQLiteStore(path: path, pool: pool, slot: slot, sealer: sealer, busyTimeout: busyTimeout, clock: clock)
         } catch {
-            _ = try? await pool.runIfActive { slot.connection.withLock { $0?.close(); $0 = nil } }
+            _ = try? await pool.runIfActive {
+                slot.connection.withLock {
+                    $0?.close()
+                    $0 = nil
+                }
+            }
             try? await pool.shutdownGracefully()
             throw Self.storeError(error, closed: false)
         }
@@ -86,14 +91,22 @@ public final class SQLiteStore: WalinkStore {
     deinit {
         // A store dropped without close(): still release the file and the thread.
         if !isClosed.exchange(true, ordering: .acquiringAndReleasing) {
-            slot.connection.withLock { $0?.close(); $0 = nil }
+            slot.connection.withLock {
+                $0?.close()
+                $0 = nil
+            }
             pool.shutdownGracefully(queue: .global()) { _ in }
         }
     }
 
     public func close() async {
         guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        _ = try? await pool.runIfActive { [slot] in slot.connection.withLock { $0?.close(); $0 = nil } }
+        _ = try? await pool.runIfActive { [slot] in
+            slot.connection.withLock {
+                $0?.close()
+                $0 = nil
+            }
+        }
         try? await pool.shutdownGracefully()
     }
 
@@ -139,7 +152,9 @@ public final class SQLiteStore: WalinkStore {
 
     /// Opens the connection into `slot` (the caller closes it if this throws), sets it up,
     /// migrates, and checks the key.
-    private static func prepare(path: String, key: StoreKeySource, busyTimeout: Duration, clock: any StoreClock, slot: ConnectionSlot, logger: Logger) throws -> CredentialSealer {
+    private static func prepare(
+        path: String, key: StoreKeySource, busyTimeout: Duration, clock: any StoreClock, slot: ConnectionSlot, logger: Logger
+    ) throws -> CredentialSealer {
         try slot.connection.withLock { $0 = try SQLiteConnection(path: path, busyTimeout: busyTimeout) }
         return try slot.connection.withLock { (connection) throws -> CredentialSealer in
             guard let connection else { throw StoreError(.closed, "the store is closed") }
@@ -147,7 +162,9 @@ public final class SQLiteStore: WalinkStore {
         }
     }
 
-    private static func setUp(_ connection: SQLiteConnection, path: String, key: StoreKeySource, busyTimeout: Duration, clock: any StoreClock, logger: Logger) throws -> CredentialSealer {
+    private static func setUp(
+        _ connection: SQLiteConnection, path: String, key: StoreKeySource, busyTimeout: Duration, clock: any StoreClock, logger: Logger
+    ) throws -> CredentialSealer {
         let mode = try connection.retryingWhileBusy(timeout: busyTimeout) {
             try connection.query("PRAGMA journal_mode = WAL") { $0.text(0) }.first
         }
@@ -197,14 +214,17 @@ public final class SQLiteStore: WalinkStore {
             }
         }
         guard sealer.verifyKeyCheck(check) else {
-            throw StoreError(.wrongKey, "the store key is not the one this database's credentials were encrypted with; check WALINK_STORE_KEY or the key file")
+            throw StoreError(
+                .wrongKey, "the store key is not the one this database's credentials were encrypted with; check WALINK_STORE_KEY or the key file")
         }
 
-        logger.info("store opened", metadata: [
-            "database": "\(path)",
-            "schema": "\(SQLiteMigrations.latestVersion)",
-            "migratedFrom": "\(previousVersion)",
-        ])
+        logger.info(
+            "store opened",
+            metadata: [
+                "database": "\(path)",
+                "schema": "\(SQLiteMigrations.latestVersion)",
+                "migratedFrom": "\(previousVersion)",
+            ])
         return sealer
     }
 }

@@ -144,7 +144,8 @@ enum AMQPBenchmark {
             guard let connection = try? RawConnection(configuration: configuration, name: "walink-bench cleanup") else { return false }
             defer { connection.close() }
             for queue in [echoQueue, confirmedEchoQueue, names.commandsQueue, names.deadQueue] { try? connection.deleteQueue(queue) }
-            for exchange in [names.commandsExchange, names.unroutedCommandsExchange, names.eventsExchange, names.resultsExchange, names.deadExchange] {
+            for exchange in [names.commandsExchange, names.unroutedCommandsExchange, names.eventsExchange, names.resultsExchange, names.deadExchange]
+            {
                 try? connection.deleteExchange(exchange)
             }
             return true
@@ -157,21 +158,23 @@ enum AMQPBenchmark {
     static func print(_ report: Report, configuration: AMQPConfiguration) {
         let options = report.options
         let summaries = Responder.allCases.map { summary(report[$0]) }
-        let worker = summaries[Responder.worker.rawValue], raw = summaries[Responder.raw.rawValue]
+        let worker = summaries[Responder.worker.rawValue]
+        let raw = summaries[Responder.raw.rawValue]
         let confirmed = summaries[Responder.rawConfirmed.rawValue]
         let latencyRatio = worker.p50 / raw.p50
         let throughputRatio = worker.throughput / raw.throughput
-        Swift.print("""
+        Swift.print(
+            """
 
-        worker.ping round trip through RabbitMQ at \(configuration.host):\(configuration.port)
-          quorum queues, Direct Reply-to, one rabbitmq-c requester, prefetch \(options.prefetch); medians over \(options.rounds) rounds
-          latency: \(options.latencyCalls) sequential calls each per round, interleaved call by call
-          throughput: \(options.throughputCalls) calls each per round, \(options.inFlight) in flight, in \(options.burstsPerRound) bursts taking turns
-          CPU/call: this process's CPU time outside the requester during the throughput runs, per call (broker not included)
-          raw echo acks right after replying; raw echo + confirms acks only once the reply is confirmed, as the worker does
+            worker.ping round trip through RabbitMQ at \(configuration.host):\(configuration.port)
+              quorum queues, Direct Reply-to, one rabbitmq-c requester, prefetch \(options.prefetch); medians over \(options.rounds) rounds
+              latency: \(options.latencyCalls) sequential calls each per round, interleaved call by call
+              throughput: \(options.throughputCalls) calls each per round, \(options.inFlight) in flight, in \(options.burstsPerRound) bursts taking turns
+              CPU/call: this process's CPU time outside the requester during the throughput runs, per call (broker not included)
+              raw echo acks right after replying; raw echo + confirms acks only once the reply is confirmed, as the worker does
 
-                                     p50         p99      throughput   CPU/call
-        """)
+                                         p50         p99      throughput   CPU/call
+            """)
         for responder in Responder.allCases {
             let value = summaries[responder.rawValue]
             Swift.print(

@@ -189,7 +189,8 @@ final class RawConnection {
                 switch frame.payload.method.id {
                 case AMQP_BASIC_DELIVER_METHOD:
                     let deliver = frame.payload.method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
-                    current = Delivery(deliveryTag: deliver.delivery_tag, properties: amqp_basic_properties_t(), body: amqp_bytes_t(len: 0, bytes: nil))
+                    current = Delivery(
+                        deliveryTag: deliver.delivery_tag, properties: amqp_basic_properties_t(), body: amqp_bytes_t(len: 0, bytes: nil))
                 case AMQP_BASIC_ACK_METHOD:
                     let ack = frame.payload.method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
                     try onConfirm?(ack.delivery_tag, ack.multiple != 0)
@@ -240,7 +241,9 @@ final class RawConnection {
 
     // MARK: - Sending
 
-    func publish(exchange: amqp_bytes_t, routingKey: amqp_bytes_t, properties: inout amqp_basic_properties_t, body: amqp_bytes_t) throws(BenchmarkError) {
+    func publish(
+        exchange: amqp_bytes_t, routingKey: amqp_bytes_t, properties: inout amqp_basic_properties_t, body: amqp_bytes_t
+    ) throws(BenchmarkError) {
         let status = amqp_basic_publish(state, Self.channel, exchange, routingKey, 0, 0, &properties, body)
         guard status == AMQP_STATUS_OK.rawValue else { throw BenchmarkError("basic.publish: \(Self.statusText(status))") }
     }

@@ -124,9 +124,11 @@ final class RawEchoResponder: Sendable {
         try withUnsafeMutablePointer(to: &statusHeader) { (header) throws(BenchmarkError) in
             // Wake up every 100 ms to notice stop().
             while !stopRequested.load(ordering: .relaxed) {
-                guard let delivery = try connection.nextDelivery(
-                    timeout: timeval(tv_sec: 0, tv_usec: 100_000), onConfirm: confirmed ? onConfirm : nil
-                ) else {
+                guard
+                    let delivery = try connection.nextDelivery(
+                        timeout: timeval(tv_sec: 0, tv_usec: 100_000), onConfirm: confirmed ? onConfirm : nil
+                    )
+                else {
                     connection.releaseBuffers()
                     continue
                 }
@@ -141,7 +143,8 @@ final class RawEchoResponder: Sendable {
                         reply._flags |= correlationFlags
                         reply.correlation_id = request.correlation_id
                     }
-                    try connection.publish(exchange: amqp_bytes_t(len: 0, bytes: nil), routingKey: request.reply_to, properties: &reply, body: delivery.body)
+                    try connection.publish(
+                        exchange: amqp_bytes_t(len: 0, bytes: nil), routingKey: request.reply_to, properties: &reply, body: delivery.body)
                     if confirmed {
                         awaitingConfirm.append((nextSequence, delivery.deliveryTag))
                         nextSequence += 1

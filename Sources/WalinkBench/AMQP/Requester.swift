@@ -100,7 +100,8 @@ final class Requester {
     /// last reply, and the CPU time the rest of this process used meanwhile.
     private func pipelined(_ target: Target, calls: Int, inFlight: Int) throws(BenchmarkError) -> (seconds: Double, responderCPU: Double) {
         let clock = ContinuousClock()
-        let processCPU = Self.cpuTime(CLOCK_PROCESS_CPUTIME_ID), threadCPU = Self.cpuTime(CLOCK_THREAD_CPUTIME_ID)
+        let processCPU = Self.cpuTime(CLOCK_PROCESS_CPUTIME_ID)
+        let threadCPU = Self.cpuTime(CLOCK_THREAD_CPUTIME_ID)
         let started = clock.now
         var sent = 0
         var received = 0
@@ -153,7 +154,8 @@ final class Requester {
                             command.withUTF8 { type in
                                 body.withUnsafeMutableBytes { payload in
                                     var properties = amqp_basic_properties_t()
-                                    properties._flags = UInt32(AMQP_BASIC_CONTENT_TYPE_FLAG) | UInt32(AMQP_BASIC_CORRELATION_ID_FLAG)
+                                    properties._flags =
+                                        UInt32(AMQP_BASIC_CONTENT_TYPE_FLAG) | UInt32(AMQP_BASIC_CORRELATION_ID_FLAG)
                                         | UInt32(AMQP_BASIC_REPLY_TO_FLAG) | UInt32(AMQP_BASIC_MESSAGE_ID_FLAG) | UInt32(AMQP_BASIC_TYPE_FLAG)
                                     properties.content_type = Self.bytes(content)
                                     properties.correlation_id = Self.bytes(correlation)
@@ -186,7 +188,8 @@ final class Requester {
             guard let reply = try connection.nextDelivery(timeout: replyTimeout) else {
                 throw BenchmarkError("no reply within \(replyTimeout.tv_sec) s")
             }
-            let matches = reply.properties._flags & UInt32(AMQP_BASIC_CORRELATION_ID_FLAG) != 0
+            let matches =
+                reply.properties._flags & UInt32(AMQP_BASIC_CORRELATION_ID_FLAG) != 0
                 && Self.decimal(reply.properties.correlation_id) == id
             connection.releaseBuffers()
             if matches { return }

@@ -49,7 +49,8 @@ enum LinkingBenchmark {
         let worker = WorkerService(
             configuration: WorkerConfiguration(amqp: options.amqp, workerID: "bench-linker", concurrency: 256, names: names),
             store: store, linking: LinkManager.Configuration(link: link, maximumConcurrentLinks: options.memorySessions + 100),
-            authenticator: GatewayAuthenticator(callers: try CallerAuthenticator(configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: store))),
+            authenticator: GatewayAuthenticator(
+                callers: try CallerAuthenticator(configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: store))),
             logger: logger
         )
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: worker)], logger: logger))
@@ -143,11 +144,20 @@ enum LinkingBenchmark {
             guard !sorted.isEmpty else { return .nan }
             return sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)]
         }
-        Swift.print(String(format: "session.qr -> first auth.qr      p50 %7.1f ms   p99 %7.1f ms   (n=%d)", percentile(report.qrLatencies, 0.5), percentile(report.qrLatencies, 0.99), report.qrLatencies.count))
-        Swift.print(String(format: "session.pairing-code -> code     p50 %7.1f ms   p99 %7.1f ms   (n=%d)", percentile(report.codeLatencies, 0.5), percentile(report.codeLatencies, 0.99), report.codeLatencies.count))
+        Swift.print(
+            String(
+                format: "session.qr -> first auth.qr      p50 %7.1f ms   p99 %7.1f ms   (n=%d)", percentile(report.qrLatencies, 0.5),
+                percentile(report.qrLatencies, 0.99), report.qrLatencies.count))
+        Swift.print(
+            String(
+                format: "session.pairing-code -> code     p50 %7.1f ms   p99 %7.1f ms   (n=%d)", percentile(report.codeLatencies, 0.5),
+                percentile(report.codeLatencies, 0.99), report.codeLatencies.count))
         let perSession = Double(report.residentAfter - report.residentBefore) / Double(max(1, report.memorySessions)) / 1024
-        Swift.print(String(format: "resident memory per pairing session: %.1f KiB  (%d sessions waiting for a scan; worker RSS %.1f -> %.1f MiB; goal < 100 KiB, whatsapp-rust quotes ~530 KiB)",
-            perSession, report.memorySessions, Double(report.residentBefore) / 1_048_576, Double(report.residentAfter) / 1_048_576))
+        Swift.print(
+            String(
+                format:
+                    "resident memory per pairing session: %.1f KiB  (%d sessions waiting for a scan; worker RSS %.1f -> %.1f MiB; goal < 100 KiB, whatsapp-rust quotes ~530 KiB)",
+                perSession, report.memorySessions, Double(report.residentBefore) / 1_048_576, Double(report.residentAfter) / 1_048_576))
         Swift.print("pairings running in the worker at the measurement: \(report.activeLinks)")
     }
 }

@@ -53,43 +53,56 @@ enum BinaryXMLBenchmark {
         let device = JID(user: "15550001111", device: 5, server: JID.Server.whatsApp)
         let lid = JID(user: "99887766", device: 5, server: JID.Server.lid)
 
-        let pairSuccess = BinaryNode("iq", ["from": server, "type": "set", "id": "ps-1", "xmlns": "md", "t": "1795588715"], [
-            BinaryNode("pair-success", [:], [
-                BinaryNode("device-identity", [:], .bytes(bytes(152, seed: 1))),
-                BinaryNode("platform", ["name": "android"]),
-                BinaryNode("device", ["jid": .jid(device), "lid": .jid(lid)]),
-                BinaryNode("biz", ["name": ""]),
-            ]),
-        ])
+        let pairSuccess = BinaryNode(
+            "iq", ["from": server, "type": "set", "id": "ps-1", "xmlns": "md", "t": "1795588715"],
+            [
+                BinaryNode(
+                    "pair-success", [:],
+                    [
+                        BinaryNode("device-identity", [:], .bytes(bytes(152, seed: 1))),
+                        BinaryNode("platform", ["name": "android"]),
+                        BinaryNode("device", ["jid": .jid(device), "lid": .jid(lid)]),
+                        BinaryNode("biz", ["name": ""]),
+                    ])
+            ])
 
         let primaryHello = BinaryNode(
-            "notification", ["from": server, "type": "link_code_companion_reg", "id": "n-1", "t": "1795588715"], [
-                BinaryNode("link_code_companion_reg", ["stage": "primary_hello"], [
-                    BinaryNode("link_code_pairing_wrapped_primary_ephemeral_pub", [:], .bytes(bytes(80, seed: 2))),
-                    BinaryNode("primary_identity_pub", [:], .bytes(bytes(32, seed: 3))),
-                    BinaryNode("link_code_pairing_ref", [:], .bytes(Array("REF-CODE-1".utf8))),
-                ]),
+            "notification", ["from": server, "type": "link_code_companion_reg", "id": "n-1", "t": "1795588715"],
+            [
+                BinaryNode(
+                    "link_code_companion_reg", ["stage": "primary_hello"],
+                    [
+                        BinaryNode("link_code_pairing_wrapped_primary_ephemeral_pub", [:], .bytes(bytes(80, seed: 2))),
+                        BinaryNode("primary_identity_pub", [:], .bytes(bytes(32, seed: 3))),
+                        BinaryNode("link_code_pairing_ref", [:], .bytes(Array("REF-CODE-1".utf8))),
+                    ])
             ])
 
         let ping = BinaryNode("iq", ["id": "250.39-7", "to": server, "type": "get", "xmlns": "w:p"])
 
         let prekeys: [BinaryNode] = (1...30).map { id in
-            BinaryNode("key", [:], [
-                BinaryNode("id", [:], .bytes([0, 0, UInt8(id)])),
-                BinaryNode("value", [:], .bytes(bytes(32, seed: UInt8(id)))),
-            ])
+            BinaryNode(
+                "key", [:],
+                [
+                    BinaryNode("id", [:], .bytes([0, 0, UInt8(id)])),
+                    BinaryNode("value", [:], .bytes(bytes(32, seed: UInt8(id)))),
+                ])
         }
-        let prekeyUpload = BinaryNode("iq", ["id": "250.39-8", "xmlns": "encrypt", "type": "set", "to": server], [
-            BinaryNode("registration", [:], .bytes([0x12, 0x34, 0x56, 0x78])),
-            BinaryNode("type", [:], .bytes([0x05])),
-            BinaryNode("identity", [:], .bytes(bytes(32, seed: 4))),
-            BinaryNode("list", [:], .nodes(prekeys)),
-            BinaryNode("skey", [:], [
-                BinaryNode("id", [:], .bytes([0, 0, 1])),
-                BinaryNode("value", [:], .bytes(bytes(32, seed: 5))),
-                BinaryNode("signature", [:], .bytes(bytes(64, seed: 6))),
-            ]),
-        ])
+        let prekeyUpload = BinaryNode(
+            "iq", ["id": "250.39-8", "xmlns": "encrypt", "type": "set", "to": server],
+            [
+                BinaryNode("registration", [:], .bytes([0x12, 0x34, 0x56, 0x78])),
+                BinaryNode("type", [:], .bytes([0x05])),
+                BinaryNode("identity", [:], .bytes(bytes(32, seed: 4))),
+                BinaryNode("list", [:], .nodes(prekeys)),
+                BinaryNode(
+                    "skey", [:],
+                    [
+                        BinaryNode("id", [:], .bytes([0, 0, 1])),
+                        BinaryNode("value", [:], .bytes(bytes(32, seed: 5))),
+                        BinaryNode("signature", [:], .bytes(bytes(64, seed: 6))),
+                    ]),
+            ])
 
         return [pairSuccess, primaryHello, ping, prekeyUpload]
     }

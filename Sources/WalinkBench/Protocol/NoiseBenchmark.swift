@@ -75,8 +75,9 @@ enum NoiseBenchmark {
             while seconds < targetSeconds {
                 seconds += try Stopwatch.time {
                     for _ in 0..<20 {
-                        _ = try handshake(clientStatic: clientStatic, serverStatic: serverStatic,
-                                          certChain: certChain, clientPayload: clientPayload)
+                        _ = try handshake(
+                            clientStatic: clientStatic, serverStatic: serverStatic,
+                            certChain: certChain, clientPayload: clientPayload)
                     }
                 }
                 count += 20

@@ -330,7 +330,9 @@ public struct WhatsAppNodes: AsyncSequence, Sendable {
             try await connection.nextNode()
         }
 
-        public mutating func next(isolation actor: isolated (any Actor)?) async throws(WhatsAppConnectionError)
+        public mutating func next(
+            isolation actor: isolated (any Actor)?
+        ) async throws(WhatsAppConnectionError)
             -> BinaryNode?
         {
             try await connection.nextNode()

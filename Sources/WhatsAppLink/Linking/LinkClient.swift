@@ -101,7 +101,9 @@ public final class LinkClient: Sendable {
     /// ``LinkConfiguration/pairingCodeRequestTimeout``. A second request for the same number while a code is
     /// live returns that code. Call while ``run(onEvent:)`` is running (a request made before it starts waits
     /// for it). The code is a secret: do not log it.
-    public func requestPairingCode(phone: PhoneNumber, showPushNotification: Bool) async throws(LinkError)
+    public func requestPairingCode(
+        phone: PhoneNumber, showPushNotification: Bool
+    ) async throws(LinkError)
         -> PairingCode
     {
         let id = state.withLock { state in

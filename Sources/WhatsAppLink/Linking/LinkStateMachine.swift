@@ -193,7 +193,9 @@ struct LinkStateMachine: Sendable {
     var receivedSincePing = false
     var missedPings = 0
 
-    init(credentials: DeviceCredentials, configuration: LinkConfiguration, random: any LinkRandom, logger: Logger)
+    init(
+        credentials: DeviceCredentials, configuration: LinkConfiguration, random: any LinkRandom, logger: Logger
+    )
         throws(AdvSecretError)
     {
         self.credentials = credentials
@@ -219,8 +221,12 @@ struct LinkStateMachine: Sendable {
         case .start:
             guard phase == .idle else { return [] }
             phase = .registering
-            return [.connect(nextConnectionID(), payload: ClientPayloadBuilder.registration(
-                credentials: credentials, profile: configuration.clientProfile))]
+            return [
+                .connect(
+                    nextConnectionID(),
+                    payload: ClientPayloadBuilder.registration(
+                        credentials: credentials, profile: configuration.clientProfile))
+            ]
         case .connectionOpened(let id):
             guard id == connectionID else { return [] }
             return connectionOpened(now)
@@ -392,7 +398,9 @@ struct LinkStateMachine: Sendable {
         return []
     }
 
-    private mutating func iqAnswered(_ purpose: PendingIQ, node: BinaryNode?, isError: Bool, _ now: LinkTime)
+    private mutating func iqAnswered(
+        _ purpose: PendingIQ, node: BinaryNode?, isError: Bool, _ now: LinkTime
+    )
         -> [LinkAction]
     {
         switch purpose {

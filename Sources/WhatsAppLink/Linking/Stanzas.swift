@@ -35,54 +35,64 @@ enum Stanzas {
         id: String, phone: PhoneNumber, showPushNotification: Bool, wrappedEphemeral: [UInt8],
         noisePublicKey: [UInt8], platformID: String, platformDisplay: String
     ) -> BinaryNode {
-        BinaryNode("iq", ["to": server, "id": .string(id), "xmlns": "md", "type": "set"], [
-            BinaryNode(
-                "link_code_companion_reg",
-                [
-                    "should_show_push_notification": showPushNotification ? "true" : "false",
-                    "jid": .jid(JID(user: phone.digits, server: JID.Server.whatsApp)),
-                    "stage": "companion_hello",
-                ],
-                [
-                    BinaryNode("link_code_pairing_wrapped_companion_ephemeral_pub", [:], .bytes(wrappedEphemeral)),
-                    BinaryNode("companion_server_auth_key_pub", [:], .bytes(noisePublicKey)),
-                    BinaryNode("companion_platform_id", [:], .string(platformID)),
-                    BinaryNode("companion_platform_display", [:], .string(platformDisplay)),
-                    // A single 0x00 byte, as WhatsApp Web sends it (2026 addendum §C).
-                    BinaryNode("link_code_pairing_nonce", [:], .bytes([0])),
-                ]),
-        ])
+        BinaryNode(
+            "iq", ["to": server, "id": .string(id), "xmlns": "md", "type": "set"],
+            [
+                BinaryNode(
+                    "link_code_companion_reg",
+                    [
+                        "should_show_push_notification": showPushNotification ? "true" : "false",
+                        "jid": .jid(JID(user: phone.digits, server: JID.Server.whatsApp)),
+                        "stage": "companion_hello",
+                    ],
+                    [
+                        BinaryNode("link_code_pairing_wrapped_companion_ephemeral_pub", [:], .bytes(wrappedEphemeral)),
+                        BinaryNode("companion_server_auth_key_pub", [:], .bytes(noisePublicKey)),
+                        BinaryNode("companion_platform_id", [:], .string(platformID)),
+                        BinaryNode("companion_platform_display", [:], .string(platformDisplay)),
+                        // A single 0x00 byte, as WhatsApp Web sends it (2026 addendum §C).
+                        BinaryNode("link_code_pairing_nonce", [:], .bytes([0])),
+                    ])
+            ])
     }
 
     static func companionFinish(
         id: String, phone: PhoneNumber, wrappedKeyBundle: [UInt8], identityPublicKey: [UInt8], ref: [UInt8]
     ) -> BinaryNode {
-        BinaryNode("iq", ["id": .string(id), "xmlns": "md", "type": "set", "to": server], [
-            BinaryNode(
-                "link_code_companion_reg",
-                ["jid": .jid(JID(user: phone.digits, server: JID.Server.whatsApp)), "stage": "companion_finish"],
-                [
-                    BinaryNode("link_code_pairing_wrapped_key_bundle", [:], .bytes(wrappedKeyBundle)),
-                    BinaryNode("companion_identity_public", [:], .bytes(identityPublicKey)),
-                    BinaryNode("link_code_pairing_ref", [:], .bytes(ref)),
-                ]),
-        ])
+        BinaryNode(
+            "iq", ["id": .string(id), "xmlns": "md", "type": "set", "to": server],
+            [
+                BinaryNode(
+                    "link_code_companion_reg",
+                    ["jid": .jid(JID(user: phone.digits, server: JID.Server.whatsApp)), "stage": "companion_finish"],
+                    [
+                        BinaryNode("link_code_pairing_wrapped_key_bundle", [:], .bytes(wrappedKeyBundle)),
+                        BinaryNode("companion_identity_public", [:], .bytes(identityPublicKey)),
+                        BinaryNode("link_code_pairing_ref", [:], .bytes(ref)),
+                    ])
+            ])
     }
 
     // MARK: pair-success (spec 6.2, 6.3)
 
     static func pairDeviceSign(id: String, keyIndex: UInt32, deviceIdentity: [UInt8]) -> BinaryNode {
-        BinaryNode("iq", ["to": server, "type": "result", "id": .string(id)], [
-            BinaryNode("pair-device-sign", [:], [
-                BinaryNode("device-identity", ["key-index": .string(String(keyIndex))], .bytes(deviceIdentity))
+        BinaryNode(
+            "iq", ["to": server, "type": "result", "id": .string(id)],
+            [
+                BinaryNode(
+                    "pair-device-sign", [:],
+                    [
+                        BinaryNode("device-identity", ["key-index": .string(String(keyIndex))], .bytes(deviceIdentity))
+                    ])
             ])
-        ])
     }
 
     static func pairError(id: String, code: Int, text: String) -> BinaryNode {
-        BinaryNode("iq", ["to": server, "type": "error", "id": .string(id)], [
-            BinaryNode("error", ["code": .string(String(code)), "text": .string(text)])
-        ])
+        BinaryNode(
+            "iq", ["to": server, "type": "error", "id": .string(id)],
+            [
+                BinaryNode("error", ["code": .string(String(code)), "text": .string(text)])
+            ])
     }
 
     // MARK: After login (spec 8.2–8.4)
@@ -93,23 +103,29 @@ enum Stanzas {
 
     static func preKeyUpload(id: String, credentials: DeviceCredentials, preKeys: [PreKey]) -> BinaryNode {
         let keys = preKeys.map { key in
-            BinaryNode("key", [:], [
-                BinaryNode("id", [:], .bytes(bigEndian(key.id, bytes: 3))),
-                BinaryNode("value", [:], .bytes(key.keyPair.publicKey)),
-            ])
+            BinaryNode(
+                "key", [:],
+                [
+                    BinaryNode("id", [:], .bytes(bigEndian(key.id, bytes: 3))),
+                    BinaryNode("value", [:], .bytes(key.keyPair.publicKey)),
+                ])
         }
         let signed = credentials.signedPreKey
-        return BinaryNode("iq", ["id": .string(id), "xmlns": "encrypt", "type": "set", "to": server], [
-            BinaryNode("registration", [:], .bytes(bigEndian(credentials.registrationID, bytes: 4))),
-            BinaryNode("type", [:], .bytes([DJBKey.typeByte])),
-            BinaryNode("identity", [:], .bytes(credentials.identityKey.publicKey)),
-            BinaryNode("list", [:], .nodes(keys)),
-            BinaryNode("skey", [:], [
-                BinaryNode("id", [:], .bytes(bigEndian(signed.id, bytes: 3))),
-                BinaryNode("value", [:], .bytes(signed.keyPair.publicKey)),
-                BinaryNode("signature", [:], .bytes(signed.signature)),
-            ]),
-        ])
+        return BinaryNode(
+            "iq", ["id": .string(id), "xmlns": "encrypt", "type": "set", "to": server],
+            [
+                BinaryNode("registration", [:], .bytes(bigEndian(credentials.registrationID, bytes: 4))),
+                BinaryNode("type", [:], .bytes([DJBKey.typeByte])),
+                BinaryNode("identity", [:], .bytes(credentials.identityKey.publicKey)),
+                BinaryNode("list", [:], .nodes(keys)),
+                BinaryNode(
+                    "skey", [:],
+                    [
+                        BinaryNode("id", [:], .bytes(bigEndian(signed.id, bytes: 3))),
+                        BinaryNode("value", [:], .bytes(signed.keyPair.publicKey)),
+                        BinaryNode("signature", [:], .bytes(signed.signature)),
+                    ]),
+            ])
     }
 
     static func passiveActive(id: String) -> BinaryNode {

@@ -162,7 +162,9 @@ struct BinaryXMLDecoder {
         return String(decoding: characters, as: UTF8.self)
     }
 
-    private func appendDigit(_ digit: UInt8, hex: Bool, to characters: inout [UInt8], at offset: Int)
+    private func appendDigit(
+        _ digit: UInt8, hex: Bool, to characters: inout [UInt8], at offset: Int
+    )
         throws(BinaryXMLError)
     {
         guard let character = hex ? Self.hexCharacter(digit) : Self.nibbleCharacter(digit) else {

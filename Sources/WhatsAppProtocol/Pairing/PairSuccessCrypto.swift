@@ -236,7 +236,9 @@ public enum PairSuccessCrypto {
         deviceSignaturePrefix + details + companion + primary
     }
 
-    private static func sign(_ message: [UInt8], with key: KeyPair, random: [UInt8]) throws(PairSuccessError)
+    private static func sign(
+        _ message: [UInt8], with key: KeyPair, random: [UInt8]
+    ) throws(PairSuccessError)
         -> [UInt8]
     {
         do {

@@ -8,9 +8,11 @@ enum NoiseCipher {
     static let nonceLength = 12
 
     static func nonce(_ counter: UInt32) -> AES.GCM.Nonce {
-        let bytes: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0,
-                              UInt8(truncatingIfNeeded: counter >> 24), UInt8(truncatingIfNeeded: counter >> 16),
-                              UInt8(truncatingIfNeeded: counter >> 8), UInt8(truncatingIfNeeded: counter)]
+        let bytes: [UInt8] = [
+            0, 0, 0, 0, 0, 0, 0, 0,
+            UInt8(truncatingIfNeeded: counter >> 24), UInt8(truncatingIfNeeded: counter >> 16),
+            UInt8(truncatingIfNeeded: counter >> 8), UInt8(truncatingIfNeeded: counter),
+        ]
         // A 12-byte nonce is always accepted.
         return try! AES.GCM.Nonce(data: bytes)
     }

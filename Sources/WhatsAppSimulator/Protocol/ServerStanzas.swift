@@ -29,11 +29,15 @@ enum ServerStanzas {
 
     /// The answer to `companion_hello`: the ref of the code request.
     static func companionHelloResult(id: String, ref: String) -> BinaryNode {
-        result(id: id, [
-            BinaryNode("link_code_companion_reg", [:], [
-                BinaryNode("link_code_pairing_ref", [:], .bytes(Array(ref.utf8)))
+        result(
+            id: id,
+            [
+                BinaryNode(
+                    "link_code_companion_reg", [:],
+                    [
+                        BinaryNode("link_code_pairing_ref", [:], .bytes(Array(ref.utf8)))
+                    ])
             ])
-        ])
     }
 
     /// `<count value=N/>` answering a prekey count query.
@@ -54,11 +58,13 @@ enum ServerStanzas {
     ) -> BinaryNode {
         notification(
             type: "link_code_companion_reg", id: id, t: t,
-            BinaryNode("link_code_companion_reg", ["stage": "primary_hello"], [
-                BinaryNode("link_code_pairing_wrapped_primary_ephemeral_pub", [:], .bytes(wrappedPrimaryEphemeral)),
-                BinaryNode("primary_identity_pub", [:], .bytes(primaryIdentity)),
-                BinaryNode("link_code_pairing_ref", [:], .bytes(Array(ref.utf8))),
-            ]))
+            BinaryNode(
+                "link_code_companion_reg", ["stage": "primary_hello"],
+                [
+                    BinaryNode("link_code_pairing_wrapped_primary_ephemeral_pub", [:], .bytes(wrappedPrimaryEphemeral)),
+                    BinaryNode("primary_identity_pub", [:], .bytes(primaryIdentity)),
+                    BinaryNode("link_code_pairing_ref", [:], .bytes(Array(ref.utf8))),
+                ]))
     }
 
     /// `companion_reg_refresh` (2026 addendum §A.2).
@@ -100,10 +106,12 @@ enum ServerStanzas {
 
     /// `<success>` on a login connection (spec §7.2), with the attributes a real server sends.
     static func success(t: Date, lid: JID, creation: Date) -> BinaryNode {
-        BinaryNode("success", [
-            "t": .string(unix(t)), "props": "1", "abprops": "1", "location": "loopback", "lid": .jid(lid),
-            "creation": .string(unix(creation)),
-        ])
+        BinaryNode(
+            "success",
+            [
+                "t": .string(unix(t)), "props": "1", "abprops": "1", "location": "loopback", "lid": .jid(lid),
+                "creation": .string(unix(creation)),
+            ])
     }
 
     /// `<failure reason=…/>` (spec §7.3), e.g. 401 for an unknown device.

@@ -18,7 +18,9 @@ struct TLSMaterial: Sendable {
     /// to `caFilePath` (a fresh file in the temporary directory when nil).
     static func generate(caFilePath: String?, host: String, now: Date = Date()) throws(SimulatorError) -> TLSMaterial {
         let certificates = try SimulatorCertificates.generate(host: host, now: now)
-        let path = caFilePath ?? FileManager.default.temporaryDirectory
+        let path =
+            caFilePath
+            ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("walink-simulator-ca-\(UUID().uuidString).pem").path
         do {
             try Data(certificates.caPEM.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
@@ -35,7 +37,9 @@ struct TLSMaterial: Sendable {
     }
 
     /// Loads a PEM certificate chain (server first) and its private key.
-    static func load(certificateChainPath: String, privateKeyPath: String, caFilePath: String?) throws(SimulatorError)
+    static func load(
+        certificateChainPath: String, privateKeyPath: String, caFilePath: String?
+    ) throws(SimulatorError)
         -> TLSMaterial
     {
         do {
@@ -63,7 +67,9 @@ public struct SimulatorCertificates: Sendable, Hashable {
     public let privateKeyPEM: String
 
     /// Generates both, valid from an hour before `now` for a year.
-    public static func generate(host: String = "127.0.0.1", now: Date = Date()) throws(SimulatorError)
+    public static func generate(
+        host: String = "127.0.0.1", now: Date = Date()
+    ) throws(SimulatorError)
         -> SimulatorCertificates
     {
         do {

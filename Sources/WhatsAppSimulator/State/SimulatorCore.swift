@@ -188,7 +188,9 @@ final class SimulatorCore: Sendable {
 
     /// The phone `phone` scans `qr`: finds the registration connection with the QR's keys and completes
     /// pairing there (or injects the faults).
-    func scan(qr text: String, phone number: String, faults: SimulatorFaults) async throws(SimulatorError)
+    func scan(
+        qr text: String, phone number: String, faults: SimulatorFaults
+    ) async throws(SimulatorError)
         -> PhoneOutcome
     {
         await demoDelay()
@@ -211,7 +213,9 @@ final class SimulatorCore: Sendable {
 
     /// The user of phone `phone` types `code` (as shown by the companion that asked for a code for this
     /// number).
-    func enterCode(_ text: String, phone number: String, faults: SimulatorFaults) async throws(SimulatorError)
+    func enterCode(
+        _ text: String, phone number: String, faults: SimulatorFaults
+    ) async throws(SimulatorError)
         -> PhoneOutcome
     {
         await demoDelay()

@@ -117,7 +117,9 @@ struct LinkingHarness {
     }
 
     /// The first event of `type` for `session` (optionally matching `where`), waiting up to `timeout`.
-    func event(_ type: String, session: String, timeout: Duration = .seconds(30), where predicate: @escaping @Sendable (JSONObject) -> Bool = { _ in true }) async -> JSONObject? {
+    func event(
+        _ type: String, session: String, timeout: Duration = .seconds(30), where predicate: @escaping @Sendable (JSONObject) -> Bool = { _ in true }
+    ) async -> JSONObject? {
         let matches: @Sendable (JSONValue) -> Bool = { event in
             guard let object = event.objectValue, object["type"] == .string(type), object["session"] == .string(session) else { return false }
             return predicate(object)
@@ -127,6 +129,7 @@ struct LinkingHarness {
 
     /// The QR string of the `sequence`-th auth.qr event of `session`.
     func qr(_ session: String, sequence: Int = 1) async -> String? {
-        await event("auth.qr", session: session) { $0["data"]?.objectValue?["seq"] == .int(Int64(sequence)) }?["data"]?.objectValue?["qr"]?.stringValue
+        await event("auth.qr", session: session) { $0["data"]?.objectValue?["seq"] == .int(Int64(sequence)) }?["data"]?.objectValue?["qr"]?
+            .stringValue
     }
 }

@@ -32,10 +32,14 @@ struct SessionHarness {
 
         let jwtKey = P256.Signing.PrivateKey()
         let raw = jwtKey.publicKey.rawRepresentation
-        let jwks: JSONValue = ["keys": [[
-            "kty": "EC", "crv": "P-256", "kid": "test-1", "use": "sig", "alg": "ES256",
-            "x": .string(base64URL(raw.prefix(32))), "y": .string(base64URL(raw.suffix(32))),
-        ]]]
+        let jwks: JSONValue = [
+            "keys": [
+                [
+                    "kty": "EC", "crv": "P-256", "kid": "test-1", "use": "sig", "alg": "ES256",
+                    "x": .string(base64URL(raw.prefix(32))), "y": .string(base64URL(raw.suffix(32))),
+                ]
+            ]
+        ]
         let jwksFile = directory.appendingPathComponent("jwks.json")
         try Data(jwks.serialized).write(to: jwksFile)
         let configuration = try AuthConfiguration(environment: ["WALINK_JWKS_URL": "file:\(jwksFile.path)"])

@@ -21,7 +21,9 @@ import WhatsAppProtocol
             closeTimeout: .milliseconds(300))
     }
 
-    func connect(port: Int, root: KeyPair, scheme: String = "ws", extraCAFile: String? = nil)
+    func connect(
+        port: Int, root: KeyPair, scheme: String = "ws", extraCAFile: String? = nil
+    )
         async throws(WhatsAppConnectionError) -> WhatsAppConnection
     {
         var config = configuration(port: port, root: root, scheme: scheme)
@@ -105,11 +107,14 @@ import WhatsAppProtocol
         let server = TestNoiseServer()
         let caFile = try TestWebSocketServer.writeCAFile()
         defer { try? FileManager.default.removeItem(atPath: caFile) }
-        try await TestWebSocketServer.with(tls: true, script: { socket in
-            var session = try await server.accept(socket)
-            try await session.send(BinaryNode("success"))
-            try await session.waitForClose()
-        }) { port, _ in
+        try await TestWebSocketServer.with(
+            tls: true,
+            script: { socket in
+                var session = try await server.accept(socket)
+                try await session.send(BinaryNode("success"))
+                try await session.waitForClose()
+            }
+        ) { port, _ in
             let connection = try await connect(port: port, root: server.rootKey, scheme: "wss", extraCAFile: caFile)
             var nodes = connection.nodes.makeAsyncIterator()
             #expect(try await nodes.next()?.tag == "success")

@@ -4,8 +4,9 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import Testing
-@testable import WhatsAppLink
 import WhatsAppProtocol
+
+@testable import WhatsAppLink
 
 /// ``LinkClient`` against a scripted WhatsApp server on 127.0.0.1: real WebSocket, real Noise, real stanzas.
 @Suite struct LinkClientTests {
@@ -46,7 +47,12 @@ import WhatsAppProtocol
     /// Counts the connections the server accepted, to tell registration (1) from login (2).
     final class Counter: Sendable {
         private let value = Mutex(0)
-        func next() -> Int { value.withLock { $0 += 1; return $0 } }
+        func next() -> Int {
+            value.withLock {
+                $0 += 1
+                return $0
+            }
+        }
         var count: Int { value.withLock { $0 } }
     }
 

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import WhatsAppLink
 import WhatsAppProtocol
+
+@testable import WhatsAppLink
 
 @Suite struct LinkStateMachineLoginTests {
     let primary = TestPrimary()
@@ -47,7 +48,10 @@ import WhatsAppProtocol
         // 515: close, then a new connection with the login payload.
         let restart = harness.receive(BinaryNode("stream:error", ["code": "515"]))
         #expect(restart.count == 1)
-        guard case .close = restart.first else { Issue.record("no close"); return }
+        guard case .close = restart.first else {
+            Issue.record("no close")
+            return
+        }
         #expect(harness.connects.count == 1)
         harness.feed(.connectionClosed(harness.connection, nil))
         #expect(harness.connects.count == 2)
@@ -64,9 +68,15 @@ import WhatsAppProtocol
         #expect(harness.timers[.login] == nil)
 
         // The server has none: upload.
-        let upload = try #require(Harness.sent(harness.receive(TestPrimary.result(id: count["id"]!, [
-            BinaryNode("count", ["value": "0"])
-        ]))).first)
+        let upload = try #require(
+            Harness.sent(
+                harness.receive(
+                    TestPrimary.result(
+                        id: count["id"]!,
+                        [
+                            BinaryNode("count", ["value": "0"])
+                        ]))
+            ).first)
         #expect(upload["xmlns"] == "encrypt" && upload["type"] == "set")
         #expect(upload.children.map(\.tag) == ["registration", "type", "identity", "list", "skey"])
         let credentials = harness.initialCredentials
@@ -88,7 +98,10 @@ import WhatsAppProtocol
         #expect(harness.terminalEvents.isEmpty)
 
         let done = harness.receive(TestPrimary.result(id: passive["id"]!))
-        guard case .paired(let device) = Harness.events(done).first else { Issue.record("not paired"); return }
+        guard case .paired(let device) = Harness.events(done).first else {
+            Issue.record("not paired")
+            return
+        }
         #expect(device.jid == JID(user: "15550001111", device: 5, server: JID.Server.whatsApp))
         #expect(device.lid == JID(user: "99887766", device: 5, server: JID.Server.lid))
         #expect(device.deviceID == 5)
@@ -111,12 +124,21 @@ import WhatsAppProtocol
         var harness = Harness()
         try loggedIn(&harness)
         let count = try #require(harness.sent.last)
-        let next = try #require(Harness.sent(harness.receive(TestPrimary.result(id: count["id"]!, [
-            BinaryNode("count", ["value": "40"])
-        ]))).first)
+        let next = try #require(
+            Harness.sent(
+                harness.receive(
+                    TestPrimary.result(
+                        id: count["id"]!,
+                        [
+                            BinaryNode("count", ["value": "40"])
+                        ]))
+            ).first)
         #expect(next["xmlns"] == "passive")
         harness.receive(TestPrimary.result(id: next["id"]!))
-        guard case .paired(let device) = harness.terminalEvents.first else { Issue.record("not paired"); return }
+        guard case .paired(let device) = harness.terminalEvents.first else {
+            Issue.record("not paired")
+            return
+        }
         #expect(device.preKeys.isEmpty)
     }
 
@@ -128,14 +150,20 @@ import WhatsAppProtocol
         #expect(passive["xmlns"] == "passive")
         harness.fire(.iq(passive["id"]!))
         #expect(harness.terminalEvents.count == 1)
-        guard case .paired = harness.terminalEvents.first else { Issue.record("not paired"); return }
+        guard case .paired = harness.terminalEvents.first else {
+            Issue.record("not paired")
+            return
+        }
     }
 
     @Test func silentServerAfterSuccessStillPairsAtThePostLoginDeadline() throws {
         var harness = Harness()
         try loggedIn(&harness)
         harness.fire(.postLogin)
-        guard case .paired = harness.terminalEvents.first else { Issue.record("not paired"); return }
+        guard case .paired = harness.terminalEvents.first else {
+            Issue.record("not paired")
+            return
+        }
         #expect(harness.terminalEvents.count == 1)
     }
 
@@ -143,7 +171,10 @@ import WhatsAppProtocol
         var harness = Harness()
         try loggedIn(&harness)
         harness.feed(.connectionClosed(harness.connection, nil))
-        guard case .paired = harness.terminalEvents.first else { Issue.record("not paired"); return }
+        guard case .paired = harness.terminalEvents.first else {
+            Issue.record("not paired")
+            return
+        }
     }
 
     @Test func restartTimeoutClosesAndLogsInAnyway() throws {
@@ -151,7 +182,10 @@ import WhatsAppProtocol
         _ = try paired(&harness)
         let actionsFired = harness.fire(.restart)
         let actions = try #require(actionsFired)
-        guard case .close = actions.first else { Issue.record("no close"); return }
+        guard case .close = actions.first else {
+            Issue.record("no close")
+            return
+        }
         harness.feed(.connectionClosed(harness.connection, nil))
         #expect(harness.connects.count == 2)
     }
@@ -172,7 +206,10 @@ import WhatsAppProtocol
         harness.feed(.connectionClosed(harness.connection, nil))
         harness.feed(.connectionOpened(harness.connection))
         harness.fire(.login)
-        guard case .failed(let failure) = harness.terminalEvents.first else { Issue.record("no failure"); return }
+        guard case .failed(let failure) = harness.terminalEvents.first else {
+            Issue.record("no failure")
+            return
+        }
         #expect(failure.code == .timeout)
     }
 
@@ -184,7 +221,10 @@ import WhatsAppProtocol
         harness.feed(.connectionClosed(harness.connection, nil))
         harness.feed(.connectionOpened(harness.connection))
         harness.receive(BinaryNode("failure", ["reason": .string(String(reason)), "location": "lla"]))
-        guard case .failed(let failure) = harness.terminalEvents.first else { Issue.record("no failure"); return }
+        guard case .failed(let failure) = harness.terminalEvents.first else {
+            Issue.record("no failure")
+            return
+        }
         #expect(failure.code == .loginFailed)
         #expect(failure.serverCode == reason)
         #expect(harness.terminalEvents.count == 1 && harness.finished && harness.closes == 2)
@@ -197,7 +237,10 @@ import WhatsAppProtocol
         harness.feed(.connectionClosed(harness.connection, nil))
         harness.feed(.connectionOpened(harness.connection))
         harness.receive(BinaryNode("stream:error", ["code": "401"], [BinaryNode("conflict", ["type": "device_removed"])]))
-        guard case .failed(let failure) = harness.terminalEvents.first else { Issue.record("no failure"); return }
+        guard case .failed(let failure) = harness.terminalEvents.first else {
+            Issue.record("no failure")
+            return
+        }
         #expect(failure.code == .loginFailed && failure.serverCode == 401)
         #expect(failure.message.contains("device_removed"))
     }
@@ -207,7 +250,10 @@ import WhatsAppProtocol
         harness.openRegistration()
         harness.receive(primary.pairDevice())
         harness.receive(BinaryNode("stream:error", ["code": "503"]))
-        guard case .failed(let failure) = harness.terminalEvents.first else { Issue.record("no failure"); return }
+        guard case .failed(let failure) = harness.terminalEvents.first else {
+            Issue.record("no failure")
+            return
+        }
         #expect(failure.code == .serverError && failure.serverCode == 503)
     }
 
@@ -215,7 +261,10 @@ import WhatsAppProtocol
         var harness = Harness()
         harness.openRegistration()
         harness.receive(BinaryNode("stream:error", ["code": "515"]))
-        guard case .failed(let failure) = harness.terminalEvents.first else { Issue.record("no failure"); return }
+        guard case .failed(let failure) = harness.terminalEvents.first else {
+            Issue.record("no failure")
+            return
+        }
         #expect(failure.code == .serverError)
     }
 
@@ -223,7 +272,9 @@ import WhatsAppProtocol
         (PairSuccessCrypto.Fault.badHMAC, "hmac-mismatch", LinkFailure.Code.hmacMismatch),
         (.badAccountSignature, "signature-mismatch", .signatureMismatch),
     ])
-    func badPairSuccessIsRefusedWithTheMatchingError(fault: PairSuccessCrypto.Fault, text: String, code: LinkFailure.Code)
+    func badPairSuccessIsRefusedWithTheMatchingError(
+        fault: PairSuccessCrypto.Fault, text: String, code: LinkFailure.Code
+    )
         throws
     {
         var harness = Harness()
@@ -235,10 +286,17 @@ import WhatsAppProtocol
                 advSecret: harness.initialCredentials.advSecretKey, fault: fault))
         let actions = harness.receive(node)
         let reply = try #require(Harness.sent(actions).first)
-        #expect(reply == BinaryNode("iq", ["to": .jid(.serverJID), "type": "error", "id": "ps-1"], [
-            BinaryNode("error", ["code": "401", "text": .string(text)])
-        ]))
-        guard case .failed(let failure) = harness.terminalEvents.first else { Issue.record("no failure"); return }
+        #expect(
+            reply
+                == BinaryNode(
+                    "iq", ["to": .jid(.serverJID), "type": "error", "id": "ps-1"],
+                    [
+                        BinaryNode("error", ["code": "401", "text": .string(text)])
+                    ]))
+        guard case .failed(let failure) = harness.terminalEvents.first else {
+            Issue.record("no failure")
+            return
+        }
         #expect(failure.code == code)
         #expect(harness.terminalEvents.count == 1 && harness.closes == 1 && harness.finished)
         #expect(harness.connects.count == 1, "no login after a refused pair-success")
@@ -252,7 +310,10 @@ import WhatsAppProtocol
             deviceIdentity: primary.deviceIdentity(
                 companionIdentity: KeyPair.generate().publicKey, advSecret: harness.initialCredentials.advSecretKey))
         harness.receive(node)
-        guard case .failed(let failure) = harness.terminalEvents.first else { Issue.record("no failure"); return }
+        guard case .failed(let failure) = harness.terminalEvents.first else {
+            Issue.record("no failure")
+            return
+        }
         #expect(failure.code == .signatureMismatch)
     }
 
@@ -281,7 +342,10 @@ import WhatsAppProtocol
         #expect(reply["type"] == "error")
         #expect(reply.child(named: "error")?["code"] == "500")
         #expect(reply.child(named: "error")?["text"] == "internal-error")
-        guard case .failed(let failure) = harness.terminalEvents.first else { Issue.record("no failure"); return }
+        guard case .failed(let failure) = harness.terminalEvents.first else {
+            Issue.record("no failure")
+            return
+        }
         #expect(failure.code == .serverError)
     }
 
@@ -292,8 +356,10 @@ import WhatsAppProtocol
     }
 
     @Test(arguments: [
-        (WhatsAppConnectionError(.certificateInvalid, certificateError: CertificateError(.intermediateSignatureInvalid)),
-            LinkFailure.Code.certificateInvalid),
+        (
+            WhatsAppConnectionError(.certificateInvalid, certificateError: CertificateError(.intermediateSignatureInvalid)),
+            LinkFailure.Code.certificateInvalid
+        ),
         (WhatsAppConnectionError(.handshakeFailed, detail: "x"), .handshakeFailed),
         (WhatsAppConnectionError(.handshakeTimeout), .timeout),
         (WhatsAppConnectionError(.connectFailed, webSocketError: WebSocketError(.connectFailed)), .connectionLost),
@@ -311,7 +377,10 @@ import WhatsAppProtocol
                 harness.feed(.start)
             }
             harness.feed(.connectionFailed(harness.connection, error))
-            guard case .failed(let failure) = harness.terminalEvents.first else { Issue.record("no failure"); return }
+            guard case .failed(let failure) = harness.terminalEvents.first else {
+                Issue.record("no failure")
+                return
+            }
             #expect(failure.code == code)
             #expect(harness.terminalEvents.count == 1 && harness.finished)
         }
@@ -322,7 +391,10 @@ import WhatsAppProtocol
         harness.openRegistration()
         harness.receive(primary.pairDevice())
         harness.feed(.connectionClosed(harness.connection, WhatsAppConnectionError(.decryptionFailed)))
-        guard case .failed(let failure) = harness.terminalEvents.first else { Issue.record("no failure"); return }
+        guard case .failed(let failure) = harness.terminalEvents.first else {
+            Issue.record("no failure")
+            return
+        }
         #expect(failure.code == .connectionLost)
         #expect(harness.terminalEvents.count == 1)
         // The late close of a finished run changes nothing.

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import WhatsAppLink
 import WhatsAppProtocol
+
+@testable import WhatsAppLink
 
 @Suite struct LinkStateMachinePairingCodeTests {
     let primary = TestPrimary()
@@ -34,10 +35,11 @@ import WhatsAppProtocol
         #expect(body["stage"] == "companion_hello")
         #expect(body["should_show_push_notification"] == "false")
         #expect(body.jid("jid") == JID(user: "15550001111", server: JID.Server.whatsApp))
-        #expect(body.children.map(\.tag) == [
-            "link_code_pairing_wrapped_companion_ephemeral_pub", "companion_server_auth_key_pub", "companion_platform_id",
-            "companion_platform_display", "link_code_pairing_nonce",
-        ])
+        #expect(
+            body.children.map(\.tag) == [
+                "link_code_pairing_wrapped_companion_ephemeral_pub", "companion_server_auth_key_pub", "companion_platform_id",
+                "companion_platform_display", "link_code_pairing_nonce",
+            ])
         #expect(body.children[0].contentBytes?.count == 80)
         #expect(body.children[1].contentBytes == harness.initialCredentials.noiseKey.publicKey)
         #expect(body.children[2].contentString == "1")
@@ -46,7 +48,10 @@ import WhatsAppProtocol
         #expect(harness.timers[.iq(hello["id"]!)] != nil)
 
         harness.receive(TestPrimary.codeAccepted(id: hello["id"]!, ref: ref))
-        guard case .success(let code)? = harness.answers[1] else { Issue.record("no code"); return }
+        guard case .success(let code)? = harness.answers[1] else {
+            Issue.record("no code")
+            return
+        }
         // The wrapped key opens with the returned code (what the phone does).
         let unwrapped = try PairingCodeCrypto.unwrapEphemeralKey(body.children[0].contentBytes!, code: code)
         #expect(unwrapped.count == 32)
@@ -70,7 +75,10 @@ import WhatsAppProtocol
         harness.feed(.start)
         harness.feed(.requestPairingCode(3, phone, showPushNotification: true))
         try #require(harness.fire(.codeRequest(3)) != nil)
-        guard case .failure(let error)? = harness.answers[3] else { Issue.record("no answer"); return }
+        guard case .failure(let error)? = harness.answers[3] else {
+            Issue.record("no answer")
+            return
+        }
         #expect(error.code == .timeout)
     }
 
@@ -83,7 +91,10 @@ import WhatsAppProtocol
         #expect(harness.sent.count == sentBefore, "no second companion_hello")
 
         harness.feed(.requestPairingCode(3, try PhoneNumber(validating: "447700900123"), showPushNotification: true))
-        guard case .failure(let error)? = harness.answers[3] else { Issue.record("no answer"); return }
+        guard case .failure(let error)? = harness.answers[3] else {
+            Issue.record("no answer")
+            return
+        }
         #expect(error.code == .numberConflict)
     }
 
@@ -111,7 +122,10 @@ import WhatsAppProtocol
         harness.receive(primary.pairDevice())
         let hello = try #require(Harness.sent(harness.feed(.requestPairingCode(1, phone, showPushNotification: true))).first)
         harness.receive(TestPrimary.error(id: hello["id"]!, code: code, text: text, backoff: backoff))
-        guard case .failure(let error)? = harness.answers[1] else { Issue.record("no answer"); return }
+        guard case .failure(let error)? = harness.answers[1] else {
+            Issue.record("no answer")
+            return
+        }
         #expect(error.code == expected)
         #expect(error.serverCode == code)
         #expect(error.serverText == text)
@@ -128,7 +142,10 @@ import WhatsAppProtocol
         harness.receive(primary.pairDevice())
         let hello = try #require(Harness.sent(harness.feed(.requestPairingCode(1, phone, showPushNotification: true))).first)
         harness.fire(.iq(hello["id"]!))
-        guard case .failure(let error)? = harness.answers[1] else { Issue.record("no answer"); return }
+        guard case .failure(let error)? = harness.answers[1] else {
+            Issue.record("no answer")
+            return
+        }
         #expect(error.code == .timeout)
     }
 
@@ -138,7 +155,10 @@ import WhatsAppProtocol
         harness.receive(primary.pairDevice())
         let hello = try #require(Harness.sent(harness.feed(.requestPairingCode(1, phone, showPushNotification: true))).first)
         harness.receive(TestPrimary.result(id: hello["id"]!))
-        guard case .failure(let error)? = harness.answers[1] else { Issue.record("no answer"); return }
+        guard case .failure(let error)? = harness.answers[1] else {
+            Issue.record("no answer")
+            return
+        }
         #expect(error.code == .invalidResponse)
     }
 
@@ -154,15 +174,20 @@ import WhatsAppProtocol
         let body = try #require(finish.child(named: "link_code_companion_reg"))
         #expect(body["stage"] == "companion_finish")
         #expect(body.jid("jid") == JID(user: "15550001111", server: JID.Server.whatsApp))
-        #expect(body.children.map(\.tag) == [
-            "link_code_pairing_wrapped_key_bundle", "companion_identity_public", "link_code_pairing_ref",
-        ])
+        #expect(
+            body.children.map(\.tag) == [
+                "link_code_pairing_wrapped_key_bundle", "companion_identity_public", "link_code_pairing_ref",
+            ])
         #expect(body.children[0].contentBytes?.count == 156)
         #expect(body.children[1].contentBytes == harness.initialCredentials.identityKey.publicKey)
         #expect(body.children[2].contentBytes == ref)
-        #expect(sent[0] == BinaryNode("ack", [
-            "id": "n-1", "to": .jid(.serverJID), "type": "link_code_companion_reg", "class": "notification",
-        ]))
+        #expect(
+            sent[0]
+                == BinaryNode(
+                    "ack",
+                    [
+                        "id": "n-1", "to": .jid(.serverJID), "type": "link_code_companion_reg", "class": "notification",
+                    ]))
 
         // The phone opens the bundle and derives the same adv secret the companion now holds.
         let phoneSide = try PairingCodeCrypto.primaryFinish(
@@ -200,11 +225,15 @@ import WhatsAppProtocol
     @Test func linkCodeNotificationWithoutStageTwoDataIsOnlyAcked() throws {
         var harness = Harness()
         _ = try withLiveCode(&harness)
-        let node = TestPrimary.notification(type: "link_code_companion_reg", [
-            BinaryNode("link_code_companion_reg", ["stage": "primary_hello"], [
-                BinaryNode("link_code_pairing_ref", [:], .bytes(ref))
+        let node = TestPrimary.notification(
+            type: "link_code_companion_reg",
+            [
+                BinaryNode(
+                    "link_code_companion_reg", ["stage": "primary_hello"],
+                    [
+                        BinaryNode("link_code_pairing_ref", [:], .bytes(ref))
+                    ])
             ])
-        ])
         #expect(Harness.sent(harness.receive(node)).map(\.tag) == ["ack"])
         #expect(harness.terminalEvents.isEmpty)
     }
@@ -222,29 +251,40 @@ import WhatsAppProtocol
     @Test func refreshCodeForTheLiveRefRetiresIt() throws {
         var harness = Harness()
         let (code, _) = try withLiveCode(&harness)
-        let refresh = TestPrimary.notification(type: "link_code_companion_reg", id: "n-7", [
-            BinaryNode("link_code_companion_reg", ["stage": "refresh_code", "force_manual_refresh": "true"], [
-                BinaryNode("link_code_pairing_ref", [:], .bytes(ref))
+        let refresh = TestPrimary.notification(
+            type: "link_code_companion_reg", id: "n-7",
+            [
+                BinaryNode(
+                    "link_code_companion_reg", ["stage": "refresh_code", "force_manual_refresh": "true"],
+                    [
+                        BinaryNode("link_code_pairing_ref", [:], .bytes(ref))
+                    ])
             ])
-        ])
         let actions = harness.receive(refresh)
         #expect(Harness.events(actions) == [.pairingCodeExpired])
         #expect(Harness.sent(actions).last?["type"] == "link_code_companion_reg")
         // A new request mints a new code.
         let again = try #require(Harness.sent(harness.feed(.requestPairingCode(2, phone, showPushNotification: true))).first)
         harness.receive(TestPrimary.codeAccepted(id: again["id"]!, ref: Array("REF-2".utf8)))
-        guard case .success(let second)? = harness.answers[2] else { Issue.record("no code"); return }
+        guard case .success(let second)? = harness.answers[2] else {
+            Issue.record("no code")
+            return
+        }
         #expect(second != code)
     }
 
     @Test func refreshCodeForAnotherRefIsIgnored() throws {
         var harness = Harness()
         _ = try withLiveCode(&harness)
-        let refresh = TestPrimary.notification(type: "link_code_companion_reg", [
-            BinaryNode("link_code_companion_reg", ["stage": "refresh_code"], [
-                BinaryNode("link_code_pairing_ref", [:], .bytes(Array("nope".utf8)))
+        let refresh = TestPrimary.notification(
+            type: "link_code_companion_reg",
+            [
+                BinaryNode(
+                    "link_code_companion_reg", ["stage": "refresh_code"],
+                    [
+                        BinaryNode("link_code_pairing_ref", [:], .bytes(Array("nope".utf8)))
+                    ])
             ])
-        ])
         #expect(Harness.events(harness.receive(refresh)).isEmpty)
     }
 
@@ -302,7 +342,10 @@ import WhatsAppProtocol
         harness.receive(primary.pairDevice())
         harness.receive(primary.validPairSuccess(for: harness.initialCredentials))
         harness.feed(.requestPairingCode(1, phone, showPushNotification: true))
-        guard case .failure(let error)? = harness.answers[1] else { Issue.record("no answer"); return }
+        guard case .failure(let error)? = harness.answers[1] else {
+            Issue.record("no answer")
+            return
+        }
         #expect(error.code == .alreadyPaired)
     }
 
@@ -311,7 +354,10 @@ import WhatsAppProtocol
         harness.feed(.start)
         harness.feed(.requestPairingCode(1, phone, showPushNotification: true))
         harness.feed(.connectionFailed(harness.connection, WhatsAppConnectionError(.handshakeTimeout)))
-        guard case .failure(let error)? = harness.answers[1] else { Issue.record("no answer"); return }
+        guard case .failure(let error)? = harness.answers[1] else {
+            Issue.record("no answer")
+            return
+        }
         #expect(error.code == .sessionEnded)
         harness.feed(.abandonPairingCodeRequest(1))
     }

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import WhatsAppLink
 import WhatsAppProtocol
+
+@testable import WhatsAppLink
 
 @Suite struct LinkStateMachineQRTests {
     let primary = TestPrimary()
@@ -27,7 +28,10 @@ import WhatsAppProtocol
         let actions = harness.receive(primary.pairDevice())
 
         // The ack comes first: <iq id="pd-1" type="result" to="@s.whatsapp.net"/>, no children.
-        guard case .send(let ack) = actions.first else { Issue.record("no ack first"); return }
+        guard case .send(let ack) = actions.first else {
+            Issue.record("no ack first")
+            return
+        }
         #expect(ack == BinaryNode("iq", ["id": "pd-1", "type": "result", "to": .jid(.serverJID)]))
 
         let qr = try #require(harness.qrs.first)
@@ -133,7 +137,10 @@ import WhatsAppProtocol
         harness.openRegistration()
         let fired = harness.fire(.pairDevice)
         try #require(fired != nil)
-        guard case .failed(let failure) = harness.terminalEvents.first else { Issue.record("no failure"); return }
+        guard case .failed(let failure) = harness.terminalEvents.first else {
+            Issue.record("no failure")
+            return
+        }
         #expect(failure.code == .timeout)
         #expect(harness.finished)
     }
@@ -206,7 +213,10 @@ import WhatsAppProtocol
         #expect(reply.tag == "iq" && reply["type"] == "error" && reply["id"] == "ps-1")
         #expect(reply.child(named: "error")?["code"] == "401")
         #expect(reply.child(named: "error")?["text"] == "hmac-mismatch")
-        guard case .failed(let failure) = harness.terminalEvents.first else { Issue.record("no failure"); return }
+        guard case .failed(let failure) = harness.terminalEvents.first else {
+            Issue.record("no failure")
+            return
+        }
         #expect(failure.code == .hmacMismatch)
         #expect(harness.terminalEvents.count == 1 && harness.closes == 1 && harness.finished)
     }
@@ -231,9 +241,11 @@ import WhatsAppProtocol
         var harness = Harness()
         harness.openRegistration()
         harness.receive(primary.pairDevice(refs: ["2@one"]))
-        let request = TestPrimary.notification(type: "passkey_prologue_request", id: "pk-1", [
-            BinaryNode("passkey_request_options", [:], .bytes(Array(#"{"rpId":"whatsapp.com"}"#.utf8)))
-        ])
+        let request = TestPrimary.notification(
+            type: "passkey_prologue_request", id: "pk-1",
+            [
+                BinaryNode("passkey_request_options", [:], .bytes(Array(#"{"rpId":"whatsapp.com"}"#.utf8)))
+            ])
         let actions = harness.receive(request)
         #expect(Harness.events(actions) == [.awaitingPasskey])
         #expect(Harness.sent(actions).map(\.tag) == ["ack"])
@@ -273,7 +285,10 @@ import WhatsAppProtocol
         harness.fire(.keepAlive)
         #expect(harness.terminalEvents.isEmpty)
         harness.fire(.keepAlive)
-        guard case .failed(let failure) = harness.terminalEvents.first else { Issue.record("no failure"); return }
+        guard case .failed(let failure) = harness.terminalEvents.first else {
+            Issue.record("no failure")
+            return
+        }
         #expect(failure.code == .connectionLost)
         #expect(harness.closes == 1)
     }
@@ -281,14 +296,20 @@ import WhatsAppProtocol
     @Test func notificationsReceiptsAndServerPingsAreAnswered() throws {
         var harness = Harness()
         harness.openRegistration()
-        let notification = BinaryNode("notification", [
-            "from": .jid(.serverJID), "type": "devices", "id": "n-9", "participant": .jid(JID("1@s.whatsapp.net")!),
-        ])
+        let notification = BinaryNode(
+            "notification",
+            [
+                "from": .jid(.serverJID), "type": "devices", "id": "n-9", "participant": .jid(JID("1@s.whatsapp.net")!),
+            ])
         let ack = try #require(Harness.sent(harness.receive(notification)).first)
-        #expect(ack == BinaryNode("ack", [
-            "id": "n-9", "to": .jid(.serverJID), "type": "devices", "class": "notification",
-            "participant": .jid(JID("1@s.whatsapp.net")!),
-        ]))
+        #expect(
+            ack
+                == BinaryNode(
+                    "ack",
+                    [
+                        "id": "n-9", "to": .jid(.serverJID), "type": "devices", "class": "notification",
+                        "participant": .jid(JID("1@s.whatsapp.net")!),
+                    ]))
         let receipt = try #require(Harness.sent(harness.receive(BinaryNode("receipt", ["from": .jid(.serverJID), "id": "r1"]))).first)
         #expect(receipt["class"] == "receipt" && receipt["id"] == "r1")
         let serverPing = BinaryNode("iq", ["from": .jid(.serverJID), "type": "get", "xmlns": "urn:xmpp:ping", "id": "sp"])
@@ -327,7 +348,10 @@ import WhatsAppProtocol
         #expect(harness.closes == 1 && harness.finished)
         #expect(harness.timers.isEmpty)
         let late = harness.feed(.requestPairingCode(1, try! PhoneNumber(validating: "15550001111"), showPushNotification: true))
-        guard case .answerCodeRequest(1, .failure(let error)) = late.first else { Issue.record("no answer"); return }
+        guard case .answerCodeRequest(1, .failure(let error)) = late.first else {
+            Issue.record("no answer")
+            return
+        }
         #expect(error.code == .sessionEnded)
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import WhatsAppLink
 import WhatsAppProtocol
+
+@testable import WhatsAppLink
 
 /// Replays the server side of whatsmeow's transcripts into the state machine and compares what we send with
 /// what whatsmeow sent, stanza for stanza. The server's crypto-bound contents (pair-success's device identity,
@@ -16,9 +17,10 @@ import WhatsAppProtocol
         var body = node.children[0]
         let identity = primary.deviceIdentity(
             companionIdentity: credentials.identityKey.publicKey, advSecret: credentials.advSecretKey, keyIndex: 1)
-        body.content = .nodes(body.children.map { child in
-            child.tag == "device-identity" ? BinaryNode("device-identity", child.attributes, .bytes(identity)) : child
-        })
+        body.content = .nodes(
+            body.children.map { child in
+                child.tag == "device-identity" ? BinaryNode("device-identity", child.attributes, .bytes(identity)) : child
+            })
         node.content = .nodes([body])
         return node
     }

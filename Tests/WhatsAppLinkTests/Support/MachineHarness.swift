@@ -1,10 +1,11 @@
-import TestRandom
 import Foundation
 import Logging
 import Synchronization
+import TestRandom
 import Testing
-@testable import WhatsAppLink
 import WhatsAppProtocol
+
+@testable import WhatsAppLink
 
 /// A reproducible random source (SplitMix64), so state-machine runs are the same every time.
 final class SeededRandom: LinkRandom, RandomNumberGenerator, @unchecked Sendable {

@@ -38,7 +38,10 @@ struct TestNoiseServer: Sendable {
     }
 }
 
-enum TestServerError: Error { case closed, unexpected(String) }
+enum TestServerError: Error {
+    case closed
+    case unexpected(String)
+}
 
 /// One accepted connection after (or during) the handshake: frames in and out, then encrypted stanzas.
 struct ServerSession {

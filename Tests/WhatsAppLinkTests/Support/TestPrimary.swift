@@ -1,5 +1,5 @@
-import TestRandom
 import Foundation
+import TestRandom
 import WhatsAppProtocol
 
 /// The server and the phone ("primary") as far as a linking test needs them: the stanzas they send, built
@@ -24,9 +24,11 @@ struct TestPrimary {
     static let sixRefs = (1...6).map { "2@REF\($0)xyzABC+/=test" }
 
     func pairDevice(id: String = "pd-1", refs: [String] = sixRefs) -> BinaryNode {
-        BinaryNode("iq", ["from": Self.server, "type": "set", "id": .string(id), "xmlns": "md"], [
-            BinaryNode("pair-device", [:], .nodes(refs.map { BinaryNode("ref", [:], .bytes(Array($0.utf8))) }))
-        ])
+        BinaryNode(
+            "iq", ["from": Self.server, "type": "set", "id": .string(id), "xmlns": "md"],
+            [
+                BinaryNode("pair-device", [:], .nodes(refs.map { BinaryNode("ref", [:], .bytes(Array($0.utf8))) }))
+            ])
     }
 
     /// The `device-identity` bytes for a companion with `companionIdentity` and `advSecret`.
@@ -65,7 +67,8 @@ struct TestPrimary {
     }
 
     static func notification(type: String, id: String = "n-1", _ children: [BinaryNode]) -> BinaryNode {
-        BinaryNode("notification", ["from": server, "type": .string(type), "id": .string(id), "t": "1795588715"],
+        BinaryNode(
+            "notification", ["from": server, "type": .string(type), "id": .string(id), "t": "1795588715"],
             .nodes(children))
     }
 
@@ -85,9 +88,11 @@ struct TestPrimary {
     }
 
     static func codeAccepted(id: String, ref: [UInt8]) -> BinaryNode {
-        result(id: id, [
-            BinaryNode("link_code_companion_reg", [:], [BinaryNode("link_code_pairing_ref", [:], .bytes(ref))])
-        ])
+        result(
+            id: id,
+            [
+                BinaryNode("link_code_companion_reg", [:], [BinaryNode("link_code_pairing_ref", [:], .bytes(ref))])
+            ])
     }
 
     /// The phone's answer to the typed code: primary_hello, and the ephemeral the phone used.
@@ -99,18 +104,26 @@ struct TestPrimary {
         let ephemeral = try! KeyPair(privateKey: bytes)
         let wrapped = try! PairingCodeCrypto.wrapEphemeralKey(
             ephemeral.publicKey, code: code, salt: random.bytes(32), iv: random.bytes(16))
-        let node = Self.notification(type: "link_code_companion_reg", id: id, [
-            BinaryNode("link_code_companion_reg", ["stage": "primary_hello"], [
-                BinaryNode("link_code_pairing_wrapped_primary_ephemeral_pub", [:], .bytes(wrapped)),
-                BinaryNode("primary_identity_pub", [:], .bytes(identity.publicKey)),
-                BinaryNode("link_code_pairing_ref", [:], .bytes(ref)),
+        let node = Self.notification(
+            type: "link_code_companion_reg", id: id,
+            [
+                BinaryNode(
+                    "link_code_companion_reg", ["stage": "primary_hello"],
+                    [
+                        BinaryNode("link_code_pairing_wrapped_primary_ephemeral_pub", [:], .bytes(wrapped)),
+                        BinaryNode("primary_identity_pub", [:], .bytes(identity.publicKey)),
+                        BinaryNode("link_code_pairing_ref", [:], .bytes(ref)),
+                    ])
             ])
-        ])
         return (node, ephemeral)
     }
 
     static func success(lid: String = "99887766:5@lid") -> BinaryNode {
-        BinaryNode("success", ["t": "1795588699", "props": "1", "abprops": "1", "location": "loopback",
-            "lid": .jid(JID(lid)!), "creation": "1795588699"])
+        BinaryNode(
+            "success",
+            [
+                "t": "1795588699", "props": "1", "abprops": "1", "location": "loopback",
+                "lid": .jid(JID(lid)!), "creation": "1795588699",
+            ])
     }
 }

@@ -5,7 +5,10 @@ import WhatsAppProtocol
 /// whatsmeow's transcripts (`../shared/vectors/whatsmeow-transcripts`): every stanza it exchanged with a test
 /// server, decoded from the recorded wire bytes.
 struct Transcript {
-    enum Direction: String { case clientToServer = "client->server", serverToClient = "server->client" }
+    enum Direction: String {
+        case clientToServer = "client->server"
+        case serverToClient = "server->client"
+    }
 
     let name: String
     let stanzas: [(direction: Direction, node: BinaryNode)]

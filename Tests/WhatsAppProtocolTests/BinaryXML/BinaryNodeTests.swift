@@ -1,15 +1,20 @@
 import Testing
+
 @testable import WhatsAppProtocol
 
 @Suite struct BinaryNodeTests {
-    static let sample = BinaryNode("iq", ["id": "ps-1", "to": .jid(.serverJID), "type": "result"], [
-        BinaryNode("pair-device-sign", [:], [
-            BinaryNode("device-identity", ["key-index": "1"], .bytes([0xDE, 0xAD, 0xBE, 0xEF])),
-        ]),
-        BinaryNode("device", ["jid": .jid(JID(user: "1555", device: 5, server: JID.Server.whatsApp))]),
-        BinaryNode("device", ["from": "@s.whatsapp.net"]),
-        BinaryNode("count", [:], .string("3")),
-    ])
+    static let sample = BinaryNode(
+        "iq", ["id": "ps-1", "to": .jid(.serverJID), "type": "result"],
+        [
+            BinaryNode(
+                "pair-device-sign", [:],
+                [
+                    BinaryNode("device-identity", ["key-index": "1"], .bytes([0xDE, 0xAD, 0xBE, 0xEF]))
+                ]),
+            BinaryNode("device", ["jid": .jid(JID(user: "1555", device: 5, server: JID.Server.whatsApp))]),
+            BinaryNode("device", ["from": "@s.whatsapp.net"]),
+            BinaryNode("count", [:], .string("3")),
+        ])
 
     @Test func literalKeepsAttributeOrder() {
         #expect(Self.sample.attributes.map(\.key) == ["id", "to", "type"])
@@ -60,11 +65,12 @@ import Testing
 
     @Test func descriptionShowsSizesNotBytes() {
         let text = Self.sample.description
-        #expect(text == """
-            <iq id="ps-1" to="@s.whatsapp.net" type="result"><pair-device-sign><device-identity key-index="1">\
-            [4 bytes]</device-identity></pair-device-sign><device jid="1555:5@s.whatsapp.net"/>\
-            <device from="@s.whatsapp.net"/><count>3</count></iq>
-            """)
+        #expect(
+            text == """
+                <iq id="ps-1" to="@s.whatsapp.net" type="result"><pair-device-sign><device-identity key-index="1">\
+                [4 bytes]</device-identity></pair-device-sign><device jid="1555:5@s.whatsapp.net"/>\
+                <device from="@s.whatsapp.net"/><count>3</count></iq>
+                """)
         #expect(!text.lowercased().contains("dead"))
     }
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import WhatsAppProtocol
 
 /// Wire details not covered by the vector files, with expected bytes written out by hand from section 3
@@ -27,7 +28,9 @@ import Testing
         }
     }
 
-    static func checkValue(_ value: BinaryNode.AttributeValue, _ expected: [UInt8], packing: BinaryXML.StringPacking = .packed)
+    static func checkValue(
+        _ value: BinaryNode.AttributeValue, _ expected: [UInt8], packing: BinaryXML.StringPacking = .packed
+    )
         throws
     {
         let node = BinaryNode("t", ["v": value])
@@ -91,10 +94,11 @@ import Testing
     // MARK: - Binary content
 
     /// `<enc>` + BINARY of `count` bytes, checked both ways, with the header the spec gives for the length.
-    @Test(arguments: [
-        (0, [0xfc, 0x00]), (255, [0xfc, 0xff]), (256, [0xfd, 0x00, 0x01, 0x00]),
-        ((1 << 20) - 1, [0xfd, 0x0f, 0xff, 0xff]), (1 << 20, [0xfe, 0x00, 0x10, 0x00, 0x00]),
-    ] as [(Int, [UInt8])])
+    @Test(
+        arguments: [
+            (0, [0xfc, 0x00]), (255, [0xfc, 0xff]), (256, [0xfd, 0x00, 0x01, 0x00]),
+            ((1 << 20) - 1, [0xfd, 0x0f, 0xff, 0xff]), (1 << 20, [0xfe, 0x00, 0x10, 0x00, 0x00]),
+        ] as [(Int, [UInt8])])
     func binaryLengthClasses(count: Int, header: [UInt8]) throws {
         let payload = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         let node = BinaryNode("enc", [:], .bytes(payload))
@@ -155,8 +159,9 @@ import Testing
         try Self.checkValue(.jid(JID(user: "1", device: 2, server: JID.Server.lid)), [0xf7, 0x01, 0x02, 0x55])
         try Self.checkValue(.jid(JID(user: "1", server: JID.Server.hosted)), [0xf7, 0x80, 0x00, 0x55])
         try Self.checkValue(.jid(JID(user: "1", device: 9, server: JID.Server.hostedLID)), [0xf7, 0x81, 0x09, 0x55])
-        try Self.checkValue(.jid(JID(user: "98", agent: 7, device: 3, server: JID.Server.whatsApp)),
-                            [0xf7, 0x07, 0x03, 0xff, 0x01, 0x98])
+        try Self.checkValue(
+            .jid(JID(user: "98", agent: 7, device: 3, server: JID.Server.whatsApp)),
+            [0xf7, 0x07, 0x03, 0xff, 0x01, 0x98])
         // Device 0 on s.whatsapp.net and lid is a JID_PAIR.
         try Self.checkValue(.jid(JID(user: "1", server: JID.Server.lid)), [0xfa, 0x55, 0x76])
         try Self.checkValue(.jid(JID(user: "1", server: JID.Server.whatsApp)), [0xfa, 0x55, 0x03])
@@ -169,10 +174,12 @@ import Testing
     }
 
     @Test func fbAndInteropJIDs() throws {
-        try Self.checkValue(.jid(JID(user: "98", device: 513, server: JID.Server.messenger)),
-                            [0xf6, 0xff, 0x01, 0x98, 0x02, 0x01, 0xcc])
-        try Self.checkValue(.jid(JID(user: "98", device: 1, integrator: 258, server: JID.Server.interop)),
-                            [0xf5, 0xff, 0x01, 0x98, 0x00, 0x01, 0x01, 0x02, 0xfc, 0x07] + Array("interop".utf8))
+        try Self.checkValue(
+            .jid(JID(user: "98", device: 513, server: JID.Server.messenger)),
+            [0xf6, 0xff, 0x01, 0x98, 0x02, 0x01, 0xcc])
+        try Self.checkValue(
+            .jid(JID(user: "98", device: 1, integrator: 258, server: JID.Server.interop)),
+            [0xf5, 0xff, 0x01, 0x98, 0x00, 0x01, 0x01, 0x02, 0xfc, 0x07] + Array("interop".utf8))
         #expect(Self.decodeError(Self.tv([0xf6, 0x55, 0x00, 0x01, 0x03])) == .invalidJID)
         #expect(Self.decodeError(Self.tv([0xf5, 0x55, 0x00, 0x01, 0x00, 0x01, 0xcc])) == .invalidJID)
     }
@@ -188,8 +195,9 @@ import Testing
     @Test func jidsWithoutAWireFormAreRefused() {
         #expect(Self.encodeError(BinaryNode("t", ["v": .jid(JID(user: "1", server: ""))])) == .invalidJID)
         #expect(Self.encodeError(BinaryNode("t", ["v": .jid(JID(user: "1", device: 256, server: "lid"))])) == .invalidJID)
-        #expect(Self.encodeError(BinaryNode("t", ["v": .jid(JID(user: "1", agent: 1, server: JID.Server.whatsApp))]))
-            == .invalidJID)
+        #expect(
+            Self.encodeError(BinaryNode("t", ["v": .jid(JID(user: "1", agent: 1, server: JID.Server.whatsApp))]))
+                == .invalidJID)
     }
 
     @Test func jidContent() throws {

@@ -1,5 +1,6 @@
 import CZlib
 import Testing
+
 @testable import WhatsAppProtocol
 
 /// The frame payload wrapper: flags byte, optional zlib (flag 0x02).
@@ -8,15 +9,18 @@ import Testing
     static let compressedPing = "0278dafbc125c9112ac8cca22916fe83f10763180022ed046f"
     /// Flags 0x02 + Python's `zlib.compress(..., 9)` of `f8 02 1d fd 01 86 a0` + 100000 zero bytes:
     /// `<enc>` (token 29) holding BINARY_20 of 100000 bytes, more than one inflate chunk.
-    static let compressedBigEnc = "0278daedc1310d00300800b0311fb33b1dc8e421c10647dbbaafe3e701000000000000000000000000000000000000000000"
+    static let compressedBigEnc =
+        "0278daedc1310d00300800b0311fb33b1dc8e421c10647dbbaafe3e701000000000000000000000000000000000000000000"
         + "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
         + "00000000000000000000000000000000000000000000000000d61ac490033c"
 
     static func vector(_ name: String) throws -> (node: BinaryNode, encoded: [UInt8]) {
         let cases = try #require(try OrderedJSON.file("wabinary.json").array)
         let vector = try #require(cases.first { $0["name"]?.string == name })
-        return (try VectorNodes.node(from: try #require(vector["node"])),
-                try unhex(try #require(vector["encoded_hex"]?.string)))
+        return (
+            try VectorNodes.node(from: try #require(vector["node"])),
+            try unhex(try #require(vector["encoded_hex"]?.string))
+        )
     }
 
     @Test func compressedFrameInflates() throws {

@@ -1,5 +1,6 @@
 import TestRandom
 import Testing
+
 @testable import WhatsAppProtocol
 
 /// Hostile and random input: the decoder must fail cleanly (a `BinaryXMLError`, never a crash or hang),
@@ -80,8 +81,10 @@ import Testing
     }
 
     static func mutate(_ bytes: inout [UInt8], using random: inout BinaryFuzzRandom) {
-        let interesting: [UInt8] = [0x00, 0x01, 0x7f, 0x80, 0xec, 0xef, 0xf0, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc,
-                                    0xfd, 0xfe, 0xff]
+        let interesting: [UInt8] = [
+            0x00, 0x01, 0x7f, 0x80, 0xec, 0xef, 0xf0, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc,
+            0xfd, 0xfe, 0xff,
+        ]
         guard !bytes.isEmpty else {
             bytes.append(UInt8.random(in: 0...255, using: &random))
             return
@@ -174,8 +177,9 @@ import Testing
             case 4: return JID(user: user, device: UInt16(int(0...255)), server: chance(50) ? "hosted" : "hosted.lid")
             case 5: return JID(user: user, device: UInt16(int(0...0xFFFF)), server: JID.Server.messenger)
             case 6:
-                return JID(user: user, device: UInt16(int(0...0xFFFF)), integrator: UInt16(int(0...0xFFFF)),
-                           server: JID.Server.interop)
+                return JID(
+                    user: user, device: UInt16(int(0...0xFFFF)), integrator: UInt16(int(0...0xFFFF)),
+                    server: JID.Server.interop)
             default:
                 let server = tag()
                 return JID(user: user, server: server)

@@ -1,5 +1,6 @@
-import TestRandom
 import Foundation
+import TestRandom
+
 @testable import WhatsAppProtocol
 
 /// JSON with object keys kept in file order: the vector files list attributes in wire order, and
@@ -78,15 +79,24 @@ indirect enum OrderedJSON: Equatable {
             skipSpace()
             guard index < scalars.count else { throw VectorError(message: "JSON ends early") }
             switch scalars[index] {
-            case "n": try expect("null"); return .null
-            case "t": try expect("true"); return .bool(true)
-            case "f": try expect("false"); return .bool(false)
+            case "n":
+                try expect("null")
+                return .null
+            case "t":
+                try expect("true")
+                return .bool(true)
+            case "f":
+                try expect("false")
+                return .bool(false)
             case "\"": return .string(try string())
             case "[":
                 index += 1
                 var items: [OrderedJSON] = []
                 skipSpace()
-                if scalars[index] == "]" { index += 1; return .array(items) }
+                if scalars[index] == "]" {
+                    index += 1
+                    return .array(items)
+                }
                 while true {
                     items.append(try value())
                     skipSpace()
@@ -98,7 +108,10 @@ indirect enum OrderedJSON: Equatable {
                 index += 1
                 var pairs: [(String, OrderedJSON)] = []
                 skipSpace()
-                if scalars[index] == "}" { index += 1; return .object(pairs) }
+                if scalars[index] == "}" {
+                    index += 1
+                    return .object(pairs)
+                }
                 while true {
                     skipSpace()
                     let key = try string()
@@ -128,7 +141,10 @@ indirect enum OrderedJSON: Equatable {
             while true {
                 let scalar = try next()
                 if scalar == "\"" { return String(out) }
-                guard scalar == "\\" else { out.append(scalar); continue }
+                guard scalar == "\\" else {
+                    out.append(scalar)
+                    continue
+                }
                 let escape = try next()
                 switch escape {
                 case "n": out.append("\n")
@@ -223,7 +239,7 @@ enum VectorNodes {
         for file in files {
             for line in try OrderedJSON.lines("whatsmeow-transcripts/" + file) {
                 guard let direction = line["dir"]?.string, direction == "client->server" || direction == "server->client",
-                      let rawHex = line["raw_hex"]?.string, let node = line["node"]
+                    let rawHex = line["raw_hex"]?.string, let node = line["node"]
                 else { continue }
                 frames.append((file, direction, node, try unhex(rawHex)))
             }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import WhatsAppProtocol
 
 /// The codec against bytes written by independent implementations (Baileys, whatsmeow, a test server).
@@ -73,9 +74,10 @@ import Testing
 
     /// The pair-success stanza read through the accessors the pairing code will use.
     @Test func pairSuccessReadsThroughAccessors() throws {
-        let frame = try #require(try VectorNodes.transcriptFrames().first {
-            $0.file == "qr-conn1.jsonl" && $0.node["content"]?.array?.first?["tag"]?.string == "pair-success"
-        })
+        let frame = try #require(
+            try VectorNodes.transcriptFrames().first {
+                $0.file == "qr-conn1.jsonl" && $0.node["content"]?.array?.first?["tag"]?.string == "pair-success"
+            })
         let iq = try BinaryXML.decodeFrame(frame.raw)
         #expect(iq.jid("from") == .serverJID)
         #expect(iq["id"] == "ps-1")

@@ -1,5 +1,6 @@
 import TestRandom
 import Testing
+
 @testable import WhatsAppProtocol
 
 @Suite struct JIDTests {
@@ -46,9 +47,10 @@ import Testing
         let servers = ["s.whatsapp.net", "lid", "g.us", "msgr", "interop", "broadcast", "hosted", "example"]
         for _ in 0..<2000 {
             let server = servers.randomElement(using: &random)!
-            let user = String((0..<Int.random(in: 0...15, using: &random)).map { _ in
-                "0123456789abcxyz".randomElement(using: &random)!
-            })
+            let user = String(
+                (0..<Int.random(in: 0...15, using: &random)).map { _ in
+                    "0123456789abcxyz".randomElement(using: &random)!
+                })
             let jid = JID(
                 user: user,
                 agent: Bool.random(using: &random) ? 0 : UInt8.random(in: 0...255, using: &random),

@@ -21,8 +21,10 @@ struct CertificateVectorTests {
             now: Date(timeIntervalSince1970: TimeInterval(try #require(root["check_time"] as? Int))),
             realRoot: try unhex(try #require(root["real_whatsapp_root_public"] as? String)),
             cases: try cases.map {
-                (try #require($0["name"] as? String), try unhex(try #require($0["chain"] as? String)),
-                 try #require($0["valid"] as? Bool))
+                (
+                    try #require($0["name"] as? String), try unhex(try #require($0["chain"] as? String)),
+                    try #require($0["valid"] as? Bool)
+                )
             })
     }
 

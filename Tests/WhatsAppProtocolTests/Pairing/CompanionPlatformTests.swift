@@ -25,11 +25,12 @@ import WhatsAppProtocol
     /// whatsmeow's `companion_hello` in `code-conn1.jsonl` sent id "3" with display "Firefox (Linux)".
     @Test func matchesTheWhatsmeowTranscript() throws {
         let lines = try Vectors.jsonLines("whatsmeow-transcripts/code-conn1.jsonl")
-        let hello = try #require(lines.first { line in
-            let node = line["node"] as? [String: Any]
-            let content = node?["content"] as? [[String: Any]]
-            return (content?.first?["attrs"] as? [String: String])?["stage"] == "companion_hello"
-        })
+        let hello = try #require(
+            lines.first { line in
+                let node = line["node"] as? [String: Any]
+                let content = node?["content"] as? [[String: Any]]
+                return (content?.first?["attrs"] as? [String: String])?["stage"] == "companion_hello"
+            })
         let node = try #require(hello["node"] as? [String: Any])
         let reg = try #require((node["content"] as? [[String: Any]])?.first)
         let children = try #require(reg["content"] as? [[String: Any]])

@@ -1,7 +1,7 @@
-import TestRandom
 import Crypto
 import Foundation
 import SwiftProtobuf
+import TestRandom
 import Testing
 import WhatsAppProtocol
 
@@ -17,7 +17,9 @@ private func container(_ signedIdentity: [UInt8], secret: [UInt8], hosted: Bool 
 }
 
 /// `ADVSignedDeviceIdentity` as protobuf bytes, written out field by field (tag, length, value).
-private func signedLayout(details: [UInt8], key: [UInt8]?, accountSignature: [UInt8], deviceSignature: [UInt8])
+private func signedLayout(
+    details: [UInt8], key: [UInt8]?, accountSignature: [UInt8], deviceSignature: [UInt8]
+)
     -> [UInt8]
 {
     var out: [UInt8] = [0x0A, UInt8(details.count)] + details
@@ -226,7 +228,8 @@ private func signedLayout(details: [UInt8], key: [UInt8]?, accountSignature: [UI
         signed.details = Data(detailsBytes)
         signed.accountSignatureKey = Data(primary.publicKey)
         signed.accountSignature = Data(
-            try XEdDSA.sign([0x06, 0x00] + detailsBytes + companion.publicKey, privateKey: primary.privateKey,
+            try XEdDSA.sign(
+                [0x06, 0x00] + detailsBytes + companion.publicKey, privateKey: primary.privateKey,
                 random: random))
         #expect(throws: PairSuccessError(.signatureMismatch)) {
             try PairSuccessCrypto.verifyAccount(

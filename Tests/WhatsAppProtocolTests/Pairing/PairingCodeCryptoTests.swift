@@ -41,25 +41,30 @@ import WhatsAppProtocol
     }
 
     @Test func unwrapsBoth() throws {
-        #expect(try PairingCodeCrypto.unwrapEphemeralKey(vector.wrappedCompanionEphemeral, code: code)
-            == companionEphemeral.publicKey)
-        #expect(try PairingCodeCrypto.unwrapEphemeralKey(vector.wrappedPrimaryEphemeral, code: code)
-            == primaryEphemeral.publicKey)
+        #expect(
+            try PairingCodeCrypto.unwrapEphemeralKey(vector.wrappedCompanionEphemeral, code: code)
+                == companionEphemeral.publicKey)
+        #expect(
+            try PairingCodeCrypto.unwrapEphemeralKey(vector.wrappedPrimaryEphemeral, code: code)
+                == primaryEphemeral.publicKey)
         // The dashed form parses to the same KDF password.
         let typed = try PairingCode(parsing: vector.display)
-        #expect(try PairingCodeCrypto.unwrapEphemeralKey(vector.wrappedPrimaryEphemeral, code: typed)
-            == primaryEphemeral.publicKey)
+        #expect(
+            try PairingCodeCrypto.unwrapEphemeralKey(vector.wrappedPrimaryEphemeral, code: typed)
+                == primaryEphemeral.publicKey)
     }
 
     @Test func wrongCodeGivesAnotherKey() throws {
         let other = try PairingCode(parsing: "BTBE-23JG")
-        #expect(try PairingCodeCrypto.unwrapEphemeralKey(vector.wrappedPrimaryEphemeral, code: other)
-            != primaryEphemeral.publicKey)
+        #expect(
+            try PairingCodeCrypto.unwrapEphemeralKey(vector.wrappedPrimaryEphemeral, code: other)
+                != primaryEphemeral.publicKey)
     }
 
     @Test func unwrapIgnoresTrailingBytesButNeedsEighty() throws {
-        #expect(try PairingCodeCrypto.unwrapEphemeralKey(vector.wrappedPrimaryEphemeral + [1, 2, 3], code: code)
-            == primaryEphemeral.publicKey)
+        #expect(
+            try PairingCodeCrypto.unwrapEphemeralKey(vector.wrappedPrimaryEphemeral + [1, 2, 3], code: code)
+                == primaryEphemeral.publicKey)
         #expect(throws: PairingCodeError(.invalidWrappedLength)) {
             try PairingCodeCrypto.unwrapEphemeralKey(Array(vector.wrappedPrimaryEphemeral.prefix(79)), code: code)
         }

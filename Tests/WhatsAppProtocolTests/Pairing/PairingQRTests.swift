@@ -87,7 +87,8 @@ import WhatsAppProtocol
             try PairingQR(ref: "2@a,b", noisePublicKey: Self.zeros, identityPublicKey: Self.zeros, advSecret: Self.zeros)
         }
         #expect(throws: PairingQRError(.invalidKeyLength)) {
-            try PairingQR(ref: Self.ref, noisePublicKey: [0x05] + Self.zeros, identityPublicKey: Self.zeros,
+            try PairingQR(
+                ref: Self.ref, noisePublicKey: [0x05] + Self.zeros, identityPublicKey: Self.zeros,
                 advSecret: Self.zeros)
         }
     }
@@ -136,7 +137,8 @@ import WhatsAppProtocol
             let text = String(decoding: bytes, as: UTF8.self)
             do {
                 let parsed = try PairingQR.parse(text)
-                let rendered = parsed.isDeepLink
+                let rendered =
+                    parsed.isDeepLink
                     ? PairingQR.deepLinkPrefix + parsed.qr.fourFieldString + "," + (parsed.platformID ?? "")
                     : parsed.qr.fourFieldString + (parsed.platformID.map { "," + $0 } ?? "")
                 #expect(rendered == text)

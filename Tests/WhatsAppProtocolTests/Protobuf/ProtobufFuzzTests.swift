@@ -1,6 +1,6 @@
-import TestRandom
 import Foundation
 import SwiftProtobuf
+import TestRandom
 import Testing
 import WhatsAppProtocol
 

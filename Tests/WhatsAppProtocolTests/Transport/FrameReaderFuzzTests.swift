@@ -1,5 +1,6 @@
 import TestRandom
 import Testing
+
 @testable import WhatsAppProtocol
 
 /// Hostile and randomly cut input for `FrameReader`: it must give the same result however the stream is
@@ -53,14 +54,17 @@ import Testing
         var random = TransportFuzzRandom(seed: 0x5EED_0001)
         for _ in 0..<3000 {
             let frames = (0..<Int.random(in: 0...8, using: &random)).map { _ in
-                random.bytes(Bool.random(using: &random) ? Int.random(in: 0...40, using: &random)
-                                                          : Int.random(in: 0...700, using: &random))
+                random.bytes(
+                    Bool.random(using: &random)
+                        ? Int.random(in: 0...40, using: &random)
+                        : Int.random(in: 0...700, using: &random))
             }
-            let intro: IntroHeader? = switch Int.random(in: 0...2, using: &random) {
-            case 0: nil
-            case 1: .standard
-            default: try IntroHeader(routingInfo: random.bytes(Int.random(in: 0...30, using: &random)))
-            }
+            let intro: IntroHeader? =
+                switch Int.random(in: 0...2, using: &random) {
+                case 0: nil
+                case 1: .standard
+                default: try IntroHeader(routingInfo: random.bytes(Int.random(in: 0...30, using: &random)))
+                }
             var writer = FrameWriter(intro: intro)
             var stream: [UInt8] = []
             for frame in frames { stream += try writer.frame(frame) }
@@ -92,7 +96,9 @@ import Testing
         var random = TransportFuzzRandom(seed: 0x5EED_0003)
         for _ in 0..<4000 {
             let expectsIntro = Bool.random(using: &random)
-            let intro: IntroHeader? = !expectsIntro ? nil
+            let intro: IntroHeader? =
+                !expectsIntro
+                ? nil
                 : Bool.random(using: &random) ? .standard : try IntroHeader(routingInfo: random.bytes(Int.random(in: 0...12, using: &random)))
             var writer = FrameWriter(intro: intro)
             var stream: [UInt8] = []

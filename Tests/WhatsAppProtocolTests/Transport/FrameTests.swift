@@ -1,4 +1,5 @@
 import Testing
+
 @testable import WhatsAppProtocol
 
 /// Pulls every frame currently available; rethrows the reader's error.
@@ -105,14 +106,15 @@ func drain(_ reader: inout FrameReader) throws(FrameError) -> [[UInt8]] {
         #expect(reader.routingInfo == [1, 2, 3, 4, 5])
     }
 
-    @Test(arguments: [
-        [0x47, 0x45, 0x54, 0x20],  // "GET "
-        [0x57, 0x41, 0x06, 0x02],  // dictionary version 2
-        [0x57, 0x42],
-        [0x00, 0x00, 0x01, 0x42],  // a frame without the header
-        [0x45, 0x44, 0x00, 0x02],  // "ED" with the wrong version
-        [0x45, 0x44, 0x00, 0x01, 0x00, 0x00, 0x01, 0x09, 0x57, 0x41, 0x06, 0x04],  // routing info, bad magic
-    ] as [[UInt8]])
+    @Test(
+        arguments: [
+            [0x47, 0x45, 0x54, 0x20],  // "GET "
+            [0x57, 0x41, 0x06, 0x02],  // dictionary version 2
+            [0x57, 0x42],
+            [0x00, 0x00, 0x01, 0x42],  // a frame without the header
+            [0x45, 0x44, 0x00, 0x02],  // "ED" with the wrong version
+            [0x45, 0x44, 0x00, 0x01, 0x00, 0x00, 0x01, 0x09, 0x57, 0x41, 0x06, 0x04],  // routing info, bad magic
+        ] as [[UInt8]])
     func serverReaderRejectsAWrongHeader(header: [UInt8]) {
         var reader = FrameReader(expectsIntroHeader: true)
         reader.append(header)

@@ -1,5 +1,6 @@
 import TestRandom
 import Testing
+
 @testable import WhatsAppProtocol
 
 /// Random and mutated handshake messages: the consumers must throw a `NoiseError` (never crash or

@@ -1,5 +1,6 @@
 import TestRandom
 import Testing
+
 @testable import WhatsAppProtocol
 
 /// A client and a server state machine with keys from a seeded generator, stepped in memory.

@@ -1,5 +1,6 @@
 import TestRandom
 import Testing
+
 @testable import WhatsAppProtocol
 
 /// Both ends of a completed handshake with seeded keys.

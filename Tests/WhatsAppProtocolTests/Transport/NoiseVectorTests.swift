@@ -1,4 +1,5 @@
 import Testing
+
 @testable import WhatsAppProtocol
 
 /// Both handshake roles against `noise.json`, byte for byte.

@@ -92,7 +92,10 @@ import WhatsAppProtocol
             let newQR = companion.logic.qr(ref: refs[0])
             async let fresh = simulator.scan(qr: newQR)
             _ = try await answerPairSuccess(&companion).get()
-            guard case .paired = try await fresh else { Issue.record("not paired"); return }
+            guard case .paired = try await fresh else {
+                Issue.record("not paired")
+                return
+            }
         }
     }
 
@@ -180,4 +183,3 @@ import WhatsAppProtocol
         "1555100" + String(format: "%04d", index)
     }
 }
-

@@ -79,7 +79,10 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
             async let scanned = simulator.scan(qr: qr, phone: "15550001111")
             let verified = try await answerPairSuccess(&companion).get()
             #expect(try await companion.drainUntilClosed() == [ServerStanzas.streamError(code: 515)])
-            guard case .paired(let device) = try await scanned else { Issue.record("not paired"); return }
+            guard case .paired(let device) = try await scanned else {
+                Issue.record("not paired")
+                return
+            }
             #expect(device.jid == "15550001111:1@s.whatsapp.net")
             #expect(device.lid.hasSuffix(":1@lid"))
             #expect(verified.account.keyIndex == 1)
@@ -121,14 +124,22 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
     @Test func originAndPath() async throws {
         try await withSimulator { _, endpoints in
             let group = MultiThreadedEventLoopGroup.singleton
-            guard case .refused(let status) = try await TestWebSocket.connect(
-                url: endpoints.webSocketURL, caFile: endpoints.caFilePath, origin: "https://evil.example", group: group)
-            else { Issue.record("upgraded"); return }
+            guard
+                case .refused(let status) = try await TestWebSocket.connect(
+                    url: endpoints.webSocketURL, caFile: endpoints.caFilePath, origin: "https://evil.example", group: group)
+            else {
+                Issue.record("upgraded")
+                return
+            }
             #expect(status == 403)
             let other = endpoints.webSocketURL.replacingOccurrences(of: "/ws/chat", with: "/other")
-            guard case .refused(let notFound) = try await TestWebSocket.connect(
-                url: other, caFile: endpoints.caFilePath, group: group)
-            else { Issue.record("upgraded"); return }
+            guard
+                case .refused(let notFound) = try await TestWebSocket.connect(
+                    url: other, caFile: endpoints.caFilePath, group: group)
+            else {
+                Issue.record("upgraded")
+                return
+            }
             #expect(notFound == 404)
         }
     }
@@ -143,7 +154,10 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
             let qrscanned = companion.logic.qr(ref: refs[1])
             async let scanned = simulator.scan(qr: qrscanned)
             _ = try await answerPairSuccess(&companion).get()
-            guard case .paired = try await scanned else { Issue.record("not paired"); return }
+            guard case .paired = try await scanned else {
+                Issue.record("not paired")
+                return
+            }
         }
     }
 
@@ -166,7 +180,10 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
             #expect(try await companion.next() == ServerStanzas.result(id: "f1"))
             _ = try await answerPairSuccess(&companion).get()
             #expect(try await companion.drainUntilClosed() == [ServerStanzas.streamError(code: 515)])
-            guard case .paired(let device) = try await entered else { Issue.record("not paired"); return }
+            guard case .paired(let device) = try await entered else {
+                Issue.record("not paired")
+                return
+            }
             #expect(device.method == .code)
             #expect(device.phoneNumber == "15550002222")
             #expect(simulator.status().pendingCodeRequests == 0)
@@ -188,7 +205,10 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
             let hello = try await companion.next()
             try await companion.send(try companion.logic.companionFinish(primaryHello: hello, phone: "15550003333", id: "f1"))
             #expect(try await companion.next() == ServerStanzas.result(id: "f1"))
-            do { _ = try await entered; Issue.record("no failure") } catch { #expect(error as? SimulatorError == SimulatorError(.wrongCode)) }
+            do {
+                _ = try await entered
+                Issue.record("no failure")
+            } catch { #expect(error as? SimulatorError == SimulatorError(.wrongCode)) }
             let invalid = await #expect(throws: SimulatorError.self) {
                 try await simulator.enterCode("ABC", phone: "15550003333")
             }
@@ -219,7 +239,10 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
             let qr = companion.logic.qr(ref: refs[0])
             async let silent = simulator.scan(qr: qr)
             _ = try await companion.next()
-            do { _ = try await silent; Issue.record("no failure") } catch { #expect(error as? SimulatorError == SimulatorError(.timeout)) }
+            do {
+                _ = try await silent
+                Issue.record("no failure")
+            } catch { #expect(error as? SimulatorError == SimulatorError(.timeout)) }
         }
     }
 
@@ -232,7 +255,10 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
             async let gone = simulator.scan(qr: qr)
             _ = try await companion.next()
             await companion.close()
-            do { _ = try await gone; Issue.record("no failure") } catch { #expect(error as? SimulatorError == SimulatorError(.connectionGone)) }
+            do {
+                _ = try await gone
+                Issue.record("no failure")
+            } catch { #expect(error as? SimulatorError == SimulatorError(.connectionGone)) }
         }
     }
 
@@ -254,7 +280,10 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("walink-sim-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let mode = try SimulatorCertificates.generate().write(to: directory)
-        guard case .files(_, let keyPath, let caPath) = mode else { Issue.record("not files"); return }
+        guard case .files(_, let keyPath, let caPath) = mode else {
+            Issue.record("not files")
+            return
+        }
         let permissions = try FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? Int
         #expect(permissions == 0o600)
         try await withSimulator(SimulatorConfiguration(tls: mode)) { simulator, endpoints in
@@ -286,7 +315,10 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
             async let scanned = simulator.phone("15550006666").scan(qr: qr)
             let verified = try await answerPairSuccess(&companion).get()
             #expect(verified.account.primaryIdentityPublicKey == identity.publicKey)
-            guard case .paired(let device) = try await scanned else { Issue.record("not paired"); return }
+            guard case .paired(let device) = try await scanned else {
+                Issue.record("not paired")
+                return
+            }
             #expect(device.lid == "123456:1@lid")
         }
     }
@@ -294,9 +326,13 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
     /// A client that never completes the handshake is dropped after the handshake timeout.
     @Test func handshakeTimeout() async throws {
         try await withSimulator(SimulatorConfiguration(tls: .disabled, handshakeTimeout: .milliseconds(200))) { simulator, endpoints in
-            guard case .upgraded(let socket) = try await TestWebSocket.connect(
-                url: endpoints.webSocketURL, caFile: nil, group: MultiThreadedEventLoopGroup.singleton)
-            else { Issue.record("refused"); return }
+            guard
+                case .upgraded(let socket) = try await TestWebSocket.connect(
+                    url: endpoints.webSocketURL, caFile: nil, group: MultiThreadedEventLoopGroup.singleton)
+            else {
+                Issue.record("refused")
+                return
+            }
             #expect(try await socket.receive(timeout: .seconds(10)) == nil)
             try await eventually { simulator.status().openConnections == 0 }
         }

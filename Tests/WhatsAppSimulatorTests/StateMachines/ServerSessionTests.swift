@@ -81,9 +81,10 @@ import WhatsAppProtocol
         let stranger = CompanionLogic()
         loopback.scan(stranger.qr(ref: "2@unknown"))
         loopback.scan(loopback.companion.qr(ref: "2@notissued"))
-        #expect(loopback.results == [
-            .failed(SimulatorError(.qrMismatch)), .failed(SimulatorError(.qrMismatch)),
-        ])
+        #expect(
+            loopback.results == [
+                .failed(SimulatorError(.qrMismatch)), .failed(SimulatorError(.qrMismatch)),
+            ])
         #expect(loopback.inbox.isEmpty)
     }
 
@@ -111,7 +112,10 @@ import WhatsAppProtocol
         var (reply, _) = loopback.companion.answer(pairSuccess: pairSuccess)
         var sign = reply.children[0]
         var identity = sign.children[0]
-        guard case .bytes(var bytes) = identity.content else { Issue.record("no bytes"); return }
+        guard case .bytes(var bytes) = identity.content else {
+            Issue.record("no bytes")
+            return
+        }
         bytes[bytes.count - 1] ^= 1
         identity.content = .bytes(bytes)
         sign.content = .nodes([identity])
@@ -184,9 +188,12 @@ import WhatsAppProtocol
         try loopback.send(BinaryNode("iq", ["id": "a", "xmlns": "encrypt", "type": "get", "to": to], [BinaryNode("count")]))
         #expect(try loopback.take().child(named: "count")?["value"] == "3")
         let keys = (0..<5).map { _ in BinaryNode("key", [:], [BinaryNode("id", [:], .bytes([0, 0, 1]))]) }
-        try loopback.send(BinaryNode("iq", ["id": "b", "xmlns": "encrypt", "type": "set", "to": to], [
-            BinaryNode("registration", [:], .bytes([0, 0, 0, 1])), BinaryNode("list", [:], .nodes(keys)),
-        ]))
+        try loopback.send(
+            BinaryNode(
+                "iq", ["id": "b", "xmlns": "encrypt", "type": "set", "to": to],
+                [
+                    BinaryNode("registration", [:], .bytes([0, 0, 0, 1])), BinaryNode("list", [:], .nodes(keys)),
+                ]))
         #expect(try loopback.take() == ServerStanzas.result(id: "b"))
         try loopback.send(BinaryNode("iq", ["id": "c", "xmlns": "encrypt", "type": "get", "to": to], [BinaryNode("count")]))
         #expect(try loopback.take().child(named: "count")?["value"] == "8")
@@ -261,7 +268,10 @@ import WhatsAppProtocol
         (reply, result) = loopback.companion.answer(pairSuccess: try loopback.take())
         _ = try result.get()
         try loopback.send(reply)
-        guard case .paired = loopback.results.last else { Issue.record("not paired"); return }
+        guard case .paired = loopback.results.last else {
+            Issue.record("not paired")
+            return
+        }
     }
 
     /// The passkey fault: `passkey_prologue_request` with WebAuthn options JSON, acked; no pair-success.
@@ -319,7 +329,10 @@ import WhatsAppProtocol
         _ = try result.get()
         try loopback.send(reply)
         #expect(try loopback.take() == ServerStanzas.streamError(code: 515))
-        guard case .paired(let record) = try #require(loopback.results.first) else { Issue.record("not paired"); return }
+        guard case .paired(let record) = try #require(loopback.results.first) else {
+            Issue.record("not paired")
+            return
+        }
         #expect(record.device.method == .code)
         #expect(record.device.deviceID == 4)
     }
@@ -351,7 +364,10 @@ import WhatsAppProtocol
         let (reply, result) = loopback.companion.answer(pairSuccess: try loopback.take())
         _ = try result.get()
         try loopback.send(reply)
-        guard case .paired = loopback.results.last else { Issue.record("not paired"); return }
+        guard case .paired = loopback.results.last else {
+            Issue.record("not paired")
+            return
+        }
     }
 
     /// companion_hello is refused with 400 for a bad display string, a wrong auth key, a short wrapped key
@@ -412,9 +428,11 @@ import WhatsAppProtocol
         var loopback = Loopback()
         try loopback.connect(payload: loopback.companion.registrationPayload)
         _ = loopback.next()
-        let finish = BinaryNode("iq", ["id": "f", "xmlns": "md", "type": "set"], [
-            BinaryNode("link_code_companion_reg", ["stage": "companion_finish"])
-        ])
+        let finish = BinaryNode(
+            "iq", ["id": "f", "xmlns": "md", "type": "set"],
+            [
+                BinaryNode("link_code_companion_reg", ["stage": "companion_finish"])
+            ])
         try loopback.send(finish)
         #expect(try loopback.take().child(named: "error")?["code"] == "400")
     }

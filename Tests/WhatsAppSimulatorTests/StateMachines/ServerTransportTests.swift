@@ -15,7 +15,10 @@ import WhatsAppProtocol
         let hello = try loopback.codec.clientHello()
         #expect(Array(hello.prefix(4)) == IntroHeader.magic)
         let events = try loopback.server.receive(hello)
-        guard case .send(let serverHello) = try #require(events.first) else { Issue.record("no ServerHello"); return }
+        guard case .send(let serverHello) = try #require(events.first) else {
+            Issue.record("no ServerHello")
+            return
+        }
         #expect(!loopback.server.isOpen)
         let frames = try loopback.codec.frames(serverHello)
         #expect(frames.count == 1)
@@ -44,7 +47,10 @@ import WhatsAppProtocol
     @Test func wrongRootIsRefused() throws {
         var loopback = Loopback(chain: Loopback.wrongChain)
         let events = try loopback.server.receive(try loopback.codec.clientHello())
-        guard case .send(let serverHello) = try #require(events.first) else { Issue.record("no ServerHello"); return }
+        guard case .send(let serverHello) = try #require(events.first) else {
+            Issue.record("no ServerHello")
+            return
+        }
         #expect(throws: CompanionCodec.Failure.certificate(CertificateError(.intermediateSignatureInvalid))) {
             try loopback.codec.clientFinish(
                 serverHello: try loopback.codec.frames(serverHello)[0], payload: loopback.companion.registrationPayload)
@@ -86,7 +92,10 @@ import WhatsAppProtocol
         let credentials = DeviceCredentials.generate()
         let registration = try ClientPayloadSummary.parse(
             ClientPayloadBuilder.registration(credentials: credentials), noiseKey: credentials.noiseKey.publicKey)
-        guard case .registration(let companion) = registration else { Issue.record("not registration"); return }
+        guard case .registration(let companion) = registration else {
+            Issue.record("not registration")
+            return
+        }
         #expect(companion.identityKey == credentials.identityKey.publicKey)
         #expect(companion.registrationID == credentials.registrationID)
         #expect(companion.signedPreKey == credentials.signedPreKey.keyPair.publicKey)

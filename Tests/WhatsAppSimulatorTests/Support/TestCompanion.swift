@@ -52,7 +52,9 @@ struct CompanionCodec {
 
     /// Reads ServerHello, checks the certificate chain against `rootPublicKey`, and returns the
     /// ClientFinish message carrying `payload`.
-    mutating func clientFinish(serverHello frame: [UInt8], payload: [UInt8], now: Date = Date()) throws(Failure)
+    mutating func clientFinish(
+        serverHello frame: [UInt8], payload: [UInt8], now: Date = Date()
+    ) throws(Failure)
         -> [UInt8]
     {
         guard var handshake else { throw .notReady }
@@ -133,10 +135,12 @@ struct CompanionLogic {
 
     /// `<ack class=notification id to type/>` for a notification.
     static func ack(notification node: BinaryNode) -> BinaryNode {
-        BinaryNode("ack", [
-            "class": "notification", "id": .string(node["id"] ?? ""), "to": .jid(.serverJID),
-            "type": .string(node["type"] ?? ""),
-        ])
+        BinaryNode(
+            "ack",
+            [
+                "class": "notification", "id": .string(node["id"] ?? ""), "to": .jid(.serverJID),
+                "type": .string(node["type"] ?? ""),
+            ])
     }
 
     /// The QR text (URL form) for `ref` with the current adv secret.
@@ -162,18 +166,24 @@ struct CompanionLogic {
                 deviceIdentity: identity, advSecret: adv.current, identity: credentials.identityKey,
                 signatureRandom: (0..<64).map { _ in UInt8.random(in: 0...255) })
             adv.markPaired()
-            let reply = BinaryNode("iq", ["to": .jid(.serverJID), "type": "result", "id": .string(id)], [
-                BinaryNode("pair-device-sign", [:], [
+            let reply = BinaryNode(
+                "iq", ["to": .jid(.serverJID), "type": "result", "id": .string(id)],
+                [
                     BinaryNode(
-                        "device-identity", ["key-index": .string(String(verified.account.keyIndex))],
-                        .bytes(verified.replyDeviceIdentity))
+                        "pair-device-sign", [:],
+                        [
+                            BinaryNode(
+                                "device-identity", ["key-index": .string(String(verified.account.keyIndex))],
+                                .bytes(verified.replyDeviceIdentity))
+                        ])
                 ])
-            ])
             return (reply, .success(verified))
         } catch {
-            let reply = BinaryNode("iq", ["to": .jid(.serverJID), "type": "error", "id": .string(id)], [
-                BinaryNode("error", ["code": .string(String(error.replyCode)), "text": .string(error.replyText)])
-            ])
+            let reply = BinaryNode(
+                "iq", ["to": .jid(.serverJID), "type": "error", "id": .string(id)],
+                [
+                    BinaryNode("error", ["code": .string(String(error.replyCode)), "text": .string(error.replyText)])
+                ])
             return (reply, .failure(error))
         }
     }
@@ -190,21 +200,23 @@ struct CompanionLogic {
         var wrapped = try! PairingCodeCrypto.wrapEphemeralKey(
             ephemeral.publicKey, code: code, salt: random(32), iv: random(16))
         wrapped = Array(wrapped.prefix(wrappedLength))
-        return BinaryNode("iq", ["to": .jid(.serverJID), "id": .string(id), "xmlns": "md", "type": "set"], [
-            BinaryNode(
-                "link_code_companion_reg",
-                [
-                    "jid": .jid(JID(user: phone, server: JID.Server.whatsApp)), "stage": "companion_hello",
-                    "should_show_push_notification": "true",
-                ],
-                [
-                    BinaryNode("link_code_pairing_wrapped_companion_ephemeral_pub", [:], .bytes(wrapped)),
-                    BinaryNode("companion_server_auth_key_pub", [:], .bytes(authKey ?? credentials.noiseKey.publicKey)),
-                    BinaryNode("companion_platform_id", [:], .string(platform.id)),
-                    BinaryNode("companion_platform_display", [:], .string(display)),
-                    BinaryNode("link_code_pairing_nonce", [:], .bytes([0])),
-                ])
-        ])
+        return BinaryNode(
+            "iq", ["to": .jid(.serverJID), "id": .string(id), "xmlns": "md", "type": "set"],
+            [
+                BinaryNode(
+                    "link_code_companion_reg",
+                    [
+                        "jid": .jid(JID(user: phone, server: JID.Server.whatsApp)), "stage": "companion_hello",
+                        "should_show_push_notification": "true",
+                    ],
+                    [
+                        BinaryNode("link_code_pairing_wrapped_companion_ephemeral_pub", [:], .bytes(wrapped)),
+                        BinaryNode("companion_server_auth_key_pub", [:], .bytes(authKey ?? credentials.noiseKey.publicKey)),
+                        BinaryNode("companion_platform_id", [:], .string(platform.id)),
+                        BinaryNode("companion_platform_display", [:], .string(display)),
+                        BinaryNode("link_code_pairing_nonce", [:], .bytes([0])),
+                    ])
+            ])
     }
 
     /// The companion's answer to `primary_hello` (spec §5.7): `companion_finish`, adopting the derived
@@ -221,16 +233,18 @@ struct CompanionLogic {
             wrappedPrimaryEphemeral: wrapped, primaryIdentityPublicKey: primaryIdentity,
             randomness: .init(advRandom: random(32), bundleSalt: random(32), bundleNonce: random(12)))
         try adv.adoptPairCodeSecret(finish.advSecret)
-        return BinaryNode("iq", ["to": .jid(.serverJID), "id": .string(id), "xmlns": "md", "type": "set"], [
-            BinaryNode(
-                "link_code_companion_reg",
-                ["jid": .jid(JID(user: phone, server: JID.Server.whatsApp)), "stage": "companion_finish"],
-                [
-                    BinaryNode("link_code_pairing_wrapped_key_bundle", [:], .bytes(finish.wrappedKeyBundle)),
-                    BinaryNode("companion_identity_public", [:], .bytes(credentials.identityKey.publicKey)),
-                    BinaryNode("link_code_pairing_ref", [:], .bytes(ref)),
-                ])
-        ])
+        return BinaryNode(
+            "iq", ["to": .jid(.serverJID), "id": .string(id), "xmlns": "md", "type": "set"],
+            [
+                BinaryNode(
+                    "link_code_companion_reg",
+                    ["jid": .jid(JID(user: phone, server: JID.Server.whatsApp)), "stage": "companion_finish"],
+                    [
+                        BinaryNode("link_code_pairing_wrapped_key_bundle", [:], .bytes(finish.wrappedKeyBundle)),
+                        BinaryNode("companion_identity_public", [:], .bytes(credentials.identityKey.publicKey)),
+                        BinaryNode("link_code_pairing_ref", [:], .bytes(ref)),
+                    ])
+            ])
     }
 
     /// `companion_reg_refresh`: rotate the secret (2026 §A.3).

@@ -19,8 +19,9 @@ struct WireCompanion {
         _ endpoints: SimulatorEndpoints, logic: CompanionLogic = CompanionLogic(), payload: [UInt8]? = nil,
         rootPublicKeyHex: String? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> WireCompanion {
-        guard case .upgraded(let socket) = try await TestWebSocket.connect(
-            url: endpoints.webSocketURL, caFile: endpoints.caFilePath, group: group)
+        guard
+            case .upgraded(let socket) = try await TestWebSocket.connect(
+                url: endpoints.webSocketURL, caFile: endpoints.caFilePath, group: group)
         else { throw TestWebSocket.Failure(description: "upgrade refused") }
         let root = Hex.decode(rootPublicKeyHex ?? endpoints.rootPublicKeyHex)!
         var codec = CompanionCodec(noiseKey: logic.credentials.noiseKey, rootPublicKey: root)
