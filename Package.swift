@@ -1,4 +1,4 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 // The NIO pieces of a TLS WebSocket client or server (WhatsApp link, simulator, their tests).
@@ -10,10 +10,13 @@ let webSocketStack: [Target.Dependency] = [
     .product(name: "NIOSSL", package: "swift-nio-ssl"),
 ]
 
-// Upcoming features every target gets; see the loop at the bottom.
-let upcomingFeatures: [SwiftSetting] = [
+// Settings every walink target gets (see the loop at the bottom): upcoming language features, and
+// warnings as errors, so a warning never lingers. Dependencies' warnings are not ours to fix (SwiftPM
+// ignores these settings for them).
+let sharedSwiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(
@@ -200,6 +203,7 @@ let package = Package(
             dependencies: [
                 "WhatsAppProtocol",
                 "TestRandom",
+                "TestVectors",
                 "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -207,6 +211,8 @@ let package = Package(
             ]
         ),
         .target(name: "TestRandom", path: "Tests/TestRandom"),
+        // Locates the third-party vectors in Tests/Vectors (data only, no target of its own).
+        .target(name: "TestVectors", path: "Tests/TestVectors"),
         .target(
             name: "WalinkTestSupport",
             dependencies: [
@@ -267,6 +273,8 @@ let package = Package(
             dependencies: [
                 "WhatsAppLink",
                 "WhatsAppProtocol",
+                "TestRandom",
+                "TestVectors",
             ] + webSocketStack + [
                 .product(name: "Logging", package: "swift-log")
             ]
@@ -285,5 +293,5 @@ let package = Package(
 )
 
 for target in package.targets where target.type != .system {
-    target.swiftSettings = (target.swiftSettings ?? []) + upcomingFeatures
+    target.swiftSettings = (target.swiftSettings ?? []) + sharedSwiftSettings
 }

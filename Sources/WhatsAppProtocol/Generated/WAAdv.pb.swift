@@ -9,7 +9,7 @@
 //   https://github.com/apple/swift-protobuf/
 
 /// ADV (account/device verification) messages exchanged in pair-success and later device lists.
-/// Written for walink from ../shared/reference/protobuf-fields.md.
+/// Written for walink from the field numbers whatsmeow and Baileys use.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

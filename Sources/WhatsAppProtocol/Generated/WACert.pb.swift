@@ -9,7 +9,7 @@
 //   https://github.com/apple/swift-protobuf/
 
 /// The server certificate chain carried (encrypted) in the Noise ServerHello payload.
-/// Written for walink from section 1.6 and 10 of whatsapp-linking-protocol.md.
+/// Written for walink from the certificate messages whatsmeow and Baileys decode.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

@@ -10,8 +10,8 @@
 
 /// Companion registration messages: DeviceProps (inside the registration ClientPayload), ClientPairingProps,
 /// and the passkey ("Shortcake") linking messages.
-/// Written for walink from ../shared/reference/protobuf-fields.md, section 10 of
-/// whatsapp-linking-protocol.md and section B.4 of whatsapp-protocol-2026.md.
+/// Written for walink from the field numbers whatsmeow and Baileys use, including the 2026
+/// passkey messages.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

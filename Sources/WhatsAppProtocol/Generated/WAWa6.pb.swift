@@ -9,7 +9,7 @@
 //   https://github.com/apple/swift-protobuf/
 
 /// Noise handshake messages and the ClientPayload (message-3 payload) of the WhatsApp linking path.
-/// Written for walink from field names and numbers in ../shared/reference/protobuf-fields.md.
+/// Written for walink from the field names and numbers whatsmeow and Baileys use.
 /// Field names follow WhatsApp's own spelling so protobuf text format matches other implementations.
 
 #if canImport(FoundationEssentials)

@@ -1,8 +1,9 @@
 import Foundation
+import TestVectors
 import Testing
 import WhatsAppProtocol
 
-/// whatsmeow's transcripts (`../shared/vectors/whatsmeow-transcripts`): every stanza it exchanged with a test
+/// whatsmeow's transcripts (`Tests/Vectors/whatsmeow-transcripts`): every stanza it exchanged with a test
 /// server, decoded from the recorded wire bytes.
 struct Transcript {
     enum Direction: String {
@@ -16,17 +17,9 @@ struct Transcript {
     var serverNodes: [BinaryNode] { stanzas.filter { $0.direction == .serverToClient }.map(\.node) }
     var clientNodes: [BinaryNode] { stanzas.filter { $0.direction == .clientToServer }.map(\.node) }
 
-    static let directory: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        // .../Tests/WhatsAppLinkTests/Support/Transcripts.swift -> package root
-        for _ in 0..<4 { url.deleteLastPathComponent() }
-        return url.deletingLastPathComponent().appendingPathComponent("shared/vectors/whatsmeow-transcripts")
-    }()
-
     static func load(_ name: String) throws -> Transcript {
-        let text = try String(contentsOf: directory.appendingPathComponent("\(name).jsonl"), encoding: .utf8)
         var stanzas: [(Direction, BinaryNode)] = []
-        for line in text.split(separator: "\n") {
+        for line in try VectorFiles.lines("whatsmeow-transcripts/\(name).jsonl") {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             guard let object, let direction = (object["dir"] as? String).flatMap(Direction.init(rawValue:)),
                 let raw = object["raw_hex"] as? String

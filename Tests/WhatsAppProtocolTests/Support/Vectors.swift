@@ -1,19 +1,14 @@
 import Foundation
+import TestVectors
 import WhatsAppProtocol
 
-/// Test vectors from independent implementations live in `../shared/vectors`, next to the checkout.
+/// Test vectors from independent implementations, in `Tests/Vectors`.
 enum Vectors {
-    /// `<package root>/../shared/vectors`, found from this file's path so tests run from any directory.
-    static let directory: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        // .../Tests/WhatsAppProtocolTests/Support/Vectors.swift -> package root
-        for _ in 0..<4 { url.deleteLastPathComponent() }
-        return url.deletingLastPathComponent().appendingPathComponent("shared/vectors")
-    }()
+    static var directory: URL { VectorFiles.directory }
 
     /// The raw bytes of a vector file, e.g. `data("noise.json")` or `data("whatsmeow-transcripts/qr-conn1.jsonl")`.
     static func data(_ name: String) throws -> Data {
-        try Data(contentsOf: directory.appendingPathComponent(name))
+        try VectorFiles.data(name)
     }
 
     /// A vector file parsed as JSON (`[String: Any]`, `[Any]`, ...).
