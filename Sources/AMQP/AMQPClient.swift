@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// A RabbitMQ client on rabbitmq-c: one connection, owned by one dedicated thread.
@@ -16,8 +17,10 @@ import Synchronization
 /// broker has requeued them).
 ///
 /// Lifetime: call ``run()`` (it returns after ``shutdown()`` or when cancelled); the other methods
-/// work while it runs.
-public final class AMQPClient: Sendable {
+/// work while it runs. As a `Service` in a `ServiceGroup`, graceful shutdown does what ``shutdown()``
+/// does: what was queued is sent and confirmed, then the connection closes; put it first in the
+/// group so it stops last, after the services that publish through it.
+public final class AMQPClient: Service, Sendable {
     public let configuration: AMQPConfiguration
     public let topology: AMQPTopology
     public let consumers: [AMQPConsumerSpec]
@@ -51,8 +54,8 @@ public final class AMQPClient: Sendable {
 
     // MARK: - Running
 
-    /// Runs the connection thread until ``shutdown()`` or task cancellation. Throws only when it
-    /// gives up after ``maxConnectAttempts`` failed attempts.
+    /// Runs the connection thread until ``shutdown()``, graceful shutdown or task cancellation.
+    /// Throws only when it gives up after ``maxConnectAttempts`` failed attempts.
     public func run() async throws {
         let finished = shared.withLock { state -> Bool in
             if state.hasRun { return true }
@@ -60,6 +63,14 @@ public final class AMQPClient: Sendable {
             return false
         }
         guard !finished else { throw AMQPError(.shutdown, "run() can be called only once") }
+        try await withGracefulShutdownHandler {
+            try await runConnectionThread()
+        } onGracefulShutdown: {
+            _ = self.enqueue(.close(nil))
+        }
+    }
+
+    private func runConnectionThread() async throws {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let thread = Thread { [self] in
@@ -134,12 +145,18 @@ public final class AMQPClient: Sendable {
     /// spares a round trip through the caller. If the message is returned, nacked, times out or
     /// fails, or the delivery came over an earlier connection, the delivery is not acked: settling
     /// it is then up to the caller, who must not ack it again after an `.acked` outcome.
+    ///
+    /// With `expiresAt`, the message is worthless after that instant (a QR code): its AMQP
+    /// `expiration` is computed from it at the moment the frame is written, so time spent waiting
+    /// here (a blocked connection, a reconnect) is not given to the consumer; once the instant has
+    /// passed, the message is dropped unsent and the call throws ``AMQPError/Code/messageExpired``.
     public func publish(
         _ message: AMQPMessage,
         exchange: String,
         routingKey: String,
         mandatory: Bool = false,
         timeout: Duration = .seconds(30),
+        expiresAt: ContinuousClock.Instant? = nil,
         acking delivery: AMQPDelivery? = nil
     ) async throws(AMQPError) -> AMQPPublishOutcome {
         let ackOnConfirm = delivery.flatMap { $0.noAck ? nil : (generation: $0.connectionGeneration, tag: $0.deliveryTag) }
@@ -150,6 +167,7 @@ public final class AMQPClient: Sendable {
                 mandatory: mandatory,
                 message: message,
                 deadline: ContinuousClock.now.advanced(by: timeout),
+                expiresAt: expiresAt,
                 ackOnConfirm: ackOnConfirm,
                 continuation: continuation
             )
@@ -209,7 +227,9 @@ public final class AMQPClient: Sendable {
         var mandatory: Bool
         var message: AMQPMessage
         var deadline: ContinuousClock.Instant
-        /// A delivery to ack once this publish is confirmed (see ``publish(_:exchange:routingKey:mandatory:timeout:acking:)``).
+        /// When the message itself goes stale (see ``publish(_:exchange:routingKey:mandatory:timeout:expiresAt:acking:)``).
+        var expiresAt: ContinuousClock.Instant?
+        /// A delivery to ack once this publish is confirmed (see ``publish(_:exchange:routingKey:mandatory:timeout:expiresAt:acking:)``).
         var ackOnConfirm: (generation: UInt64, tag: UInt64)?
         var continuation: CheckedContinuation<Result<AMQPPublishOutcome, AMQPError>, Never>
     }
@@ -222,7 +242,7 @@ public final class AMQPClient: Sendable {
         case queueExists(String, CheckedContinuation<Result<Bool, AMQPError>, Never>)
         case deleteQueue(String, CheckedContinuation<Result<Bool, AMQPError>, Never>)
         case stopConsuming(CheckedContinuation<Void, Never>)
-        case close(CheckedContinuation<Void, Never>)
+        case close(CheckedContinuation<Void, Never>?)
     }
 
     struct SharedState {
@@ -323,7 +343,8 @@ public final class AMQPClient: Sendable {
         case .declareQueue(_, let continuation): continuation.resume(returning: .failure(error))
         case .queueExists(_, let continuation), .deleteQueue(_, let continuation):
             continuation.resume(returning: .failure(error))
-        case .stopConsuming(let continuation), .close(let continuation): continuation.resume()
+        case .stopConsuming(let continuation): continuation.resume()
+        case .close(let continuation): continuation?.resume()
         case .ack, .reject: break
         }
     }

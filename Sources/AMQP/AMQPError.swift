@@ -4,7 +4,7 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
             case invalidURL, connectionFailed, loginFailed, connectionLost, channelClosed
-            case publishNacked, publishTimedOut, shutdown, declareFailed, protocolError
+            case publishNacked, publishTimedOut, messageExpired, shutdown, declareFailed, protocolError
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -23,6 +23,9 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
         public static let publishNacked = Code(.publishNacked)
         /// No confirm arrived before the publish deadline.
         public static let publishTimedOut = Code(.publishTimedOut)
+        /// The message's own expiry passed before it could be sent (for example while the broker
+        /// blocked the connection): it was dropped unsent.
+        public static let messageExpired = Code(.messageExpired)
         /// The client is shutting down or has shut down.
         public static let shutdown = Code(.shutdown)
         /// A declare (exchange, queue, binding) was refused.
@@ -39,6 +42,7 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
             case .channelClosed: "channel_closed"
             case .publishNacked: "publish_nacked"
             case .publishTimedOut: "publish_timed_out"
+            case .messageExpired: "message_expired"
             case .shutdown: "shutdown"
             case .declareFailed: "declare_failed"
             case .protocolError: "protocol_error"

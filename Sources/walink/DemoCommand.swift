@@ -60,14 +60,14 @@ struct DemoCommand: AsyncParsableCommand {
         )
         link.firstQRLifetime = .seconds(60)
         let names = WalinkNames(prefix: "demo-\(UInt32.random(in: .min ... .max)).")
-        let worker = WorkerService(
+        let worker = Worker(
             configuration: WorkerConfiguration(amqp: amqp, workerID: "demo-worker", names: names),
             store: store, linking: LinkManager.Configuration(link: link),
             authenticator: GatewayAuthenticator(
                 callers: try CallerAuthenticator(configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: store))),
             logger: logger
         )
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: worker)], logger: logger))
+        let group = ServiceGroup(services: worker.services, logger: logger)
         let events = EventListener(amqp: amqp, names: names, logger: logger)
         let client = CommandClient(amqp: amqp, names: names, token: token, logger: logger)
 

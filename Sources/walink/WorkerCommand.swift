@@ -67,7 +67,7 @@ struct WorkerCommand: AsyncParsableCommand {
             logger.warning("The JWKS could not be loaded yet; login tokens get 503 until it can")
         }
         let linking = try LinkingSettings.configuration(Settings.environment)
-        let worker = WorkerService(
+        let worker = Worker(
             configuration: configuration, store: store, linking: linking,
             authenticator: GatewayAuthenticator(callers: callers), logger: logger
         )
@@ -77,13 +77,9 @@ struct WorkerCommand: AsyncParsableCommand {
                 "walink.worker": "\(configuration.workerID)", "walink.version": "\(WalinkVersion.current)",
                 "amqp.url": "\(configuration.amqp.redactedURL)",
             ])
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: [.init(service: worker)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                cancellationSignals: [],
-                logger: logger
-            ))
+        // Reverse-order shutdown: stop consuming and answer what is in flight, end the pairings, then
+        // wait for the broker's confirms and close.
+        let group = ServiceGroup(services: worker.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         do {
             try await group.run()
         } catch {

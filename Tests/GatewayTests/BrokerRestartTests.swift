@@ -49,7 +49,7 @@ import WalinkTestSupport
         let counts = counter.all
         #expect(counts.count == total)
         #expect(counts.values.allSatisfy { $0 == 1 }, "ran more than once: \(counts.filter { $0.value > 1 })")
-        #expect(worker.service.amqp.connectionCount >= 2)
+        #expect(worker.amqp.connectionCount >= 2)
         await caller.close()
         await worker.stop()
     }

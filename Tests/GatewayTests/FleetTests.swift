@@ -41,8 +41,8 @@ import WhatsAppSimulator
         let forwarded = try await send("session.qr", ["session": "shared"], to: names.workerQueue("other"), harness: harness)
         #expect(forwarded.status == 200)
         #expect(forwarded.body.objectValue?["qr"] == .string(qr))
-        #expect(second.service.links?.activeCount == 0)
-        #expect(harness.worker.service.links?.activeCount == 1)
+        #expect(second.links?.activeCount == 0)
+        #expect(harness.worker.links?.activeCount == 1)
         // Still one connection to WhatsApp for the session.
         #expect(harness.simulator.status().registrationConnections == 1)
 

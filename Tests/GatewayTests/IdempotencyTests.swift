@@ -45,7 +45,7 @@ import WalinkTestSupport
 
     @Test func cacheEvictsBeyondCapacityAndAfterExpiry() async {
         let cache = IdempotencyCache(timeToLive: .seconds(3600), capacity: 3)
-        let reply = IdempotencyCache.Reply(status: 200, body: [:], handled: true)
+        let reply = CommandAnswer(status: 200, body: [:], handled: true)
         for index in 0..<10 {
             let key = IdempotencyCache.Key(command: "c", messageID: "\(index)", credentialsDigest: "")
             guard case .execute = await cache.start(key) else {

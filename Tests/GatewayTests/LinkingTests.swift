@@ -207,7 +207,7 @@ import WhatsAppSimulator
         #expect(try await harness.call("session.delete", ["session": "gone"]).status == 200)
         let stopped = try #require(await harness.event("auth.failed", session: "gone"))
         #expect(stopped["data"]?.objectValue?["reason"] == "session_deleted")
-        #expect(harness.worker.service.links?.activeCount == 0)
+        #expect(harness.worker.links?.activeCount == 0)
         await harness.stop()
     }
 

@@ -21,7 +21,7 @@ import WhatsAppProtocol
     @Test func theCatalogIsWhatTheWorkerBinds() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("walink-catalog-\(UUID().uuidString).db").path
         let store = try await SQLiteStore.open(path: path, key: .key(.random()))
-        let worker = WorkerService(
+        let worker = Worker(
             configuration: WorkerConfiguration(amqp: try TestBroker.configuration(), workerID: "x"), store: store,
             linking: LinkManager.Configuration(link: LinkConfiguration())
         )

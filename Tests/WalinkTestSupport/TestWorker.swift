@@ -8,15 +8,19 @@ import Store
 /// A worker running in the test process, on its own broker names so parallel tests never take
 /// each other's commands.
 public final class TestWorker: Sendable {
-    public let service: WorkerService
+    public let worker: Worker
     public let names: WalinkNames
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
-    private init(service: WorkerService, names: WalinkNames, logger: Logger) {
-        self.service = service
+    /// The worker's broker connection and its links (nil without linking).
+    public var amqp: AMQPClient { worker.amqp }
+    public var links: LinkManager? { worker.links }
+
+    private init(worker: Worker, names: WalinkNames, logger: Logger) {
+        self.worker = worker
         self.names = names
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: service)], logger: logger))
+        let group = ServiceGroup(services: worker.services, logger: logger)
         self.group = group
         task = Task { try await group.run() }
     }
@@ -42,12 +46,12 @@ public final class TestWorker: Sendable {
         configure(&configuration)
         var logger = explicitLogger ?? Logger(label: "walink.test-worker")
         if explicitLogger == nil { logger.logLevel = .warning }
-        let service = WorkerService(
+        let worker = Worker(
             configuration: configuration, store: store, linking: linking, handlers: handlers, authenticator: authenticator, logger: logger
         )
-        let worker = TestWorker(service: service, names: names, logger: logger)
-        try await service.amqp.waitUntilConnected()
-        return worker
+        let testWorker = TestWorker(worker: worker, names: names, logger: logger)
+        try await worker.amqp.waitUntilConnected()
+        return testWorker
     }
 
     /// Stops the way SIGTERM does (graceful shutdown): in-flight commands finish and are answered,

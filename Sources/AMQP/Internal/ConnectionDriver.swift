@@ -41,7 +41,9 @@ final class ConnectionDriver {
     /// `acking`); sent together by sendAcks().
     private var batchAcks: [UInt64] = []
     private var blocked = false
-    private var closeWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Close requests: the thread closes once the outbox is sent and confirmed. Nil entries are
+    /// requests nobody waits on (graceful shutdown of the service).
+    private var closeWaiters: [CheckedContinuation<Void, Never>?] = []
 
     init(client: AMQPClient) {
         self.client = client
@@ -121,7 +123,7 @@ final class ConnectionDriver {
             }
             expireDeadlines()
             let remaining = ContinuousClock.now.duration(to: deadline)
-            let milliseconds = max(1, min(200, Int(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)))
+            let milliseconds = max(1, min(200, Int(remaining.wholeMilliseconds)))
             var descriptor = pollfd(fd: client.wakeup.readDescriptor, events: Int16(POLLIN), revents: 0)
             if poll(&descriptor, 1, Int32(milliseconds)) > 0 { client.wakeup.drain() }
         }
@@ -419,8 +421,18 @@ final class ConnectionDriver {
                 index += 1
                 continue
             }
-            let arena = CArena()
             var message = request.message
+            if let expiresAt = request.expiresAt {
+                // The TTL the broker applies counts from now: what is left of the message's life.
+                let left = (expiresAt - now).wholeMillisecondsRoundedUp
+                guard left > 0 else {
+                    request.continuation.resume(returning: .failure(AMQPError(.messageExpired)))
+                    index += 1
+                    continue
+                }
+                message.properties.expiration = String(left)
+            }
+            let arena = CArena()
             let sequence = confirms.nextSequence
             if request.mandatory {
                 var headers = message.properties.headers ?? AMQPTable()
@@ -446,10 +458,17 @@ final class ConnectionDriver {
         for pending in confirms.removeAll(where: { $0.request.deadline <= now }) {
             pending.request.continuation.resume(returning: .failure(AMQPError(.publishTimedOut)))
         }
+        // Also messages that went stale while they waited (a blocked connection): dropped unsent.
         unsent.removeAll { request in
-            guard request.deadline <= now else { return false }
-            request.continuation.resume(returning: .failure(AMQPError(.publishTimedOut)))
-            return true
+            if request.deadline <= now {
+                request.continuation.resume(returning: .failure(AMQPError(.publishTimedOut)))
+                return true
+            }
+            if let expiresAt = request.expiresAt, expiresAt <= now {
+                request.continuation.resume(returning: .failure(AMQPError(.messageExpired)))
+                return true
+            }
+            return false
         }
     }
 
@@ -632,7 +651,7 @@ final class ConnectionDriver {
         for command in client.takeCommands() {
             if case .close(let continuation) = command { closeWaiters.append(continuation) } else { AMQPClient.fail(command, with: error) }
         }
-        for waiter in closeWaiters { waiter.resume() }
+        for waiter in closeWaiters { waiter?.resume() }
         closeWaiters.removeAll()
     }
 

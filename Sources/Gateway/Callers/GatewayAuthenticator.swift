@@ -14,7 +14,9 @@ public struct GatewayAuthenticator: Authenticator {
     public func authenticate(_ authorization: String?) async throws(GatewayError) -> Caller {
         do {
             let principal = try await callers.authenticate(authorization: authorization)
-            return Caller(organization: principal.organization, subject: principal.subject, capabilities: principal.capabilities)
+            return Caller(
+                organization: principal.organization, subject: principal.subject,
+                capabilities: Set(principal.capabilities.map { Capability($0) }))
         } catch {
             let code: GatewayError.Code =
                 switch error.code.status {

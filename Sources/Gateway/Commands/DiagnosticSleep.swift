@@ -3,7 +3,7 @@
 struct DiagnosticSleep: CommandHandler {
     var name: String { "diag.sleep" }
     var parameters: ParameterSchema { ParameterSchema([.init("ms", .integer(range: 0...60_000), required: true)]) }
-    var requiresAuthentication: Bool { false }
+    var requiredCapability: Capability? { nil }
 
     func handle(_ request: CommandRequest) async throws(GatewayError) -> CommandResult {
         guard case .int(let milliseconds) = request.parameters["ms"] else { throw .invalidField("ms", "required") }

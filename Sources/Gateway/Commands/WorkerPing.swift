@@ -3,7 +3,7 @@ struct WorkerPing: CommandHandler {
     let workerID: String
     var name: String { "worker.ping" }
     var parameters: ParameterSchema { .empty }
-    var requiresAuthentication: Bool { false }
+    var requiredCapability: Capability? { nil }
 
     func handle(_ request: CommandRequest) async throws(GatewayError) -> CommandResult {
         CommandResult(body: ["worker": .string(workerID), "version": .string(WalinkVersion.current)])

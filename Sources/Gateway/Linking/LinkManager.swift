@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Store
 import Synchronization
 import WhatsAppLink
@@ -12,8 +13,17 @@ import WhatsAppProtocol
 ///
 /// A link ends in exactly one of `auth.paired`, `auth.failed` or `auth.timeout`; the session's status
 /// in the store follows (`pairing` → `paired` / `failed` / back to `created`). Credentials and
-/// identity are stored in one atomic write on `<success>`, so a failure never leaves half a pairing.
-public final class LinkManager: Sendable {
+/// identity are stored in one atomic write on `<success>`, before `auth.paired` goes out, so a
+/// failure never leaves half a pairing.
+///
+/// A link's own loop (keepalives, QR rotation, the server's stanzas) never waits on the store or the
+/// broker: what it reports goes into the link's ``LinkOutbox``, which a task of its own drains in
+/// order. Events of one session therefore go out in the order they happened, however slow the
+/// broker is.
+///
+/// As a `Service`, graceful shutdown stops every link (`auth.failed` with `worker_stopped`) and
+/// returns once their last events went out.
+public final class LinkManager: Service, Sendable {
     public struct Configuration: Sendable {
         public var link: LinkConfiguration
         /// How long a worker owns a session it links without renewing; renewed every third of it.
@@ -34,58 +44,11 @@ public final class LinkManager: Sendable {
         var description: String { "\(organization)/\(session)" }
     }
 
-    /// One running link and what commands need to know about it.
-    final class ActiveLink: Sendable {
-        struct Snapshot {
-            var qr: String?
-            var qrSequence = 0
-            var qrExpiresAt: Date?
-            var terminal = false
-            var stopReason: String?
-            /// The pairing code handed out on this link and when it expires.
-            var issuedCode: (code: String, expiresAt: Date)?
-        }
-
-        let key: Key
-        let client: LinkClient
-        let snapshot = Mutex(Snapshot())
-
-        init(key: Key, client: LinkClient) {
-            self.key = key
-            self.client = client
-        }
-
-        /// The QR to show now, with its sequence number and expiry.
-        var currentQR: (code: String, sequence: Int, expiresAt: Date?)? {
-            guard let code = client.currentQR else { return nil }
-            return snapshot.withLock { (code, $0.qrSequence, $0.qrExpiresAt) }
-        }
-
-        /// The expiry of `code`, and whether it is new: a live code handed out again keeps the expiry
-        /// it was given first.
-        func recordIssuedCode(_ code: String, lifetime: TimeInterval) -> (expiresAt: Date, isNew: Bool) {
-            snapshot.withLock { snapshot in
-                if let issued = snapshot.issuedCode, issued.code == code { return (issued.expiresAt, false) }
-                let expiresAt = Date().addingTimeInterval(lifetime)
-                snapshot.issuedCode = (code, expiresAt)
-                return (expiresAt, true)
-            }
-        }
-
-        /// Finished or being stopped: its connection is closing and it will not show another code.
-        var isEnding: Bool { snapshot.withLock { $0.terminal || $0.stopReason != nil } }
-
-        func stop(reason: String) {
-            snapshot.withLock { $0.stopReason = $0.stopReason ?? reason }
-            client.cancel()
-        }
-    }
-
-    /// Where a session's link lives.
-    enum Location {
-        case local(ActiveLink)
-        /// Another worker holds the lease: forward the command to it.
-        case remote(worker: String)
+    /// The answer to a request about a session's link: from this worker, or from the worker that
+    /// links it (the command is forwarded there).
+    enum Routed<Value: Sendable>: Sendable {
+        case here(Value)
+        case forward(toWorker: String)
     }
 
     let configuration: Configuration
@@ -120,28 +83,84 @@ public final class LinkManager: Sendable {
 
     // MARK: - Running
 
-    /// Runs every link started through ``location(of:start:)`` until ``shutdown()``; returns after the
-    /// last one ended (each with its final event published).
-    func run() async {
-        await withDiscardingTaskGroup { group in
-            for await link in starts {
-                group.addTask { await self.runLink(link) }
+    /// Runs every link started here until graceful shutdown (or ``shutdown()``); returns after the
+    /// last one ended with its final events published.
+    public func run() async {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for await link in starts {
+                    group.addTask { await self.runLink(link) }
+                }
             }
+        } onGracefulShutdown: {
+            self.shutdown()
         }
     }
 
     /// Stops taking new links and stops the running ones (`auth.failed` with reason `worker_stopped`).
-    func shutdown() {
+    public func shutdown() {
         startContinuation.finish()
-        for link in active.withLock({ Array($0.values) }) { link.stop(reason: "worker_stopped") }
+        for link in active.withLock({ Array($0.values) }) { link.stop(.workerStopped) }
     }
 
-    /// Stops a session's link on this worker, if any (the session is being deleted).
-    func stop(organization: String, session: String) {
-        active.withLock { $0[Key(organization: organization, session: session)] }?.stop(reason: "session_deleted")
+    // MARK: - What commands ask
+
+    /// The QR code `session` shows now, starting its pairing when none runs. `.here(nil)`: the code
+    /// follows as an `auth.qr` event.
+    func currentQR(for session: Session) async throws(GatewayError) -> Routed<CurrentQR?> {
+        switch try await location(of: session, start: true) {
+        case .remote(let worker)?: .forward(toWorker: worker)
+        case .local(let link)?: .here(link.currentQR())
+        case nil: .here(nil)
+        }
+    }
+
+    /// A pairing code for `phone` on `session`'s pairing connection (started when none runs), once
+    /// WhatsApp accepted it. A live code is handed out again with its first expiry and no second
+    /// `auth.code` event.
+    func pairingCode(
+        for session: Session, phone: PhoneNumber, showPushNotification: Bool
+    ) async throws(GatewayError)
+        -> Routed<IssuedCode>
+    {
+        let link: ActiveLink
+        switch try await location(of: session, start: true) {
+        case .remote(let worker)?: return .forward(toWorker: worker)
+        case .local(let local)?: link = local
+        case nil: throw GatewayError(.unavailable, "pairing could not start; try again")
+        }
+        let code: PairingCode
+        do {
+            code = try await link.client.requestPairingCode(phone: phone, showPushNotification: showPushNotification)
+        } catch {
+            throw GatewayError(pairingCodeRefusal: error)
+        }
+        let (issued, isNew) = link.recordIssuedCode(code.display, lifetime: configuration.link.pairingCodeLifetime)
+        if isNew {
+            link.outbox.enqueue(.publish(.codeIssued(code: issued.code, phone: phone.digits, expiresAt: issued.expiresAt)))
+        }
+        return .here(issued)
+    }
+
+    /// Stops `session`'s link before the session is deleted, so the phone cannot finish linking a
+    /// session that no longer exists; `.forward` when another worker runs it.
+    func stopForDeletion(of session: Session) async throws(GatewayError) -> Routed<Void> {
+        switch try await location(of: session, start: false) {
+        case .remote(let worker)?: return .forward(toWorker: worker)
+        case .local(let link)?: link.stop(.sessionDeleted)
+        case nil: break
+        }
+        return .here(())
     }
 
     // MARK: - Finding or starting a link
+
+    /// Where a session's link lives.
+    enum Location {
+        case local(ActiveLink)
+        /// Another worker holds the lease: forward the command to it.
+        case remote(worker: String)
+    }
 
     /// The link of `session`: running here, running on another worker, or (with `start`) started
     /// here now. Nil when none runs and `start` is false.
@@ -167,9 +186,8 @@ public final class LinkManager: Sendable {
     }
 
     private func startLink(_ key: Key) async throws(GatewayError) -> Location {
-        guard activeCount < configuration.maximumConcurrentLinks else {
-            throw GatewayError(.unavailable, "this worker links too many sessions at once; try again shortly")
-        }
+        // A first look spares the store a lease write when this worker is full anyway.
+        guard activeCount < configuration.maximumConcurrentLinks else { throw GatewayError.tooManyLinks }
         do {
             switch try await store.acquireLease(
                 organization: key.organization, session: key.session, worker: workerID, ttl: configuration.leaseDuration
@@ -188,43 +206,59 @@ public final class LinkManager: Sendable {
             credentials: DeviceCredentials.generate(), configuration: configuration.link, eventLoopGroup: eventLoopGroup, logger: linkLogger
         )
         let candidate = ActiveLink(key: key, client: client)
-        // Two commands for the same session may race here; the first one's link wins.
-        let (link, isNew) = active.withLock { links -> (ActiveLink, Bool) in
-            if let existing = links[key] { return (existing, false) }
-            links[key] = candidate
-            return (candidate, true)
+        enum Insertion {
+            case inserted
+            case existing(ActiveLink)
+            case full
         }
-        if isNew {
-            if case .terminated = startContinuation.yield(link) {
+        // Two commands for the same session may race here; the first one's link wins. The limit is
+        // checked in the same critical section, so concurrent starts cannot overshoot it.
+        let insertion = active.withLock { links -> Insertion in
+            if let existing = links[key] { return .existing(existing) }
+            guard links.count < configuration.maximumConcurrentLinks else { return .full }
+            links[key] = candidate
+            return .inserted
+        }
+        switch insertion {
+        case .existing(let link):
+            return .local(link)
+        case .full:
+            await releaseLease(key)
+            throw GatewayError.tooManyLinks
+        case .inserted:
+            if case .terminated = startContinuation.yield(candidate) {
                 active.withLock { _ = $0.removeValue(forKey: key) }
                 await releaseLease(key)
                 throw GatewayError(.unavailable, "the worker is shutting down")
             }
             logger.info("Pairing started", metadata: ["walink.session": "\(key)"])
+            return .local(candidate)
         }
-        return .local(link)
     }
 
     // MARK: - One link
 
     private func runLink(_ link: ActiveLink) async {
         let key = link.key
-        await setStatus(key, .pairing)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.keepLease(link) }
-            await link.client.run { event in await self.handle(event, of: link) }
-            group.cancelAll()
-        }
-        let (terminal, reason) = link.snapshot.withLock { ($0.terminal, $0.stopReason) }
-        if !terminal {
-            // Stopped from here (shutdown, deletion, lost lease): say so, so callers can start again.
-            let reason = reason ?? "cancelled"
-            if reason != "session_deleted" { await setStatus(key, .created) }
-            await events.publish(
-                "auth.failed", organization: key.organization, session: key.session,
-                data: [
-                    "reason": .string(reason), "message": .string("pairing stopped on this worker"),
-                ])
+        // Stored before the connection starts, so `session.get` says `pairing` from here on.
+        if await storeStatus(key, .pairing) { link.outbox.enqueue(.publish(.status(.pairing))) }
+        await withTaskGroup(of: Void.self) { lease in
+            // The lease is kept until the last event went out, so no other worker starts the
+            // session again while this one still reports on it.
+            lease.addTask { await self.keepLease(link) }
+            await withTaskGroup(of: Void.self) { work in
+                work.addTask { await self.drain(link) }
+                await link.client.run { event in self.handle(event, of: link) }
+                let (terminal, reason) = link.ending
+                if !terminal {
+                    // Stopped from here (shutdown, deletion, lost lease): say so, so callers can start again.
+                    let reason = reason ?? .cancelled
+                    if reason != .sessionDeleted { link.outbox.enqueue(.setStatus(.created)) }
+                    link.outbox.enqueue(.publish(.failed(reason: .init(reason.rawValue), message: "pairing stopped on this worker")))
+                }
+                link.outbox.close()
+            }
+            lease.cancelAll()
         }
         // Released while the link is still registered here, so no new link of this worker can
         // take the lease in between and then lose it to this release.
@@ -233,47 +267,46 @@ public final class LinkManager: Sendable {
         logger.info("Pairing ended", metadata: ["walink.session": "\(key)"])
     }
 
-    private func handle(_ event: LinkEvent, of link: ActiveLink) async {
-        let key = link.key
+    /// What the link reports, on the link's own loop: only bookkeeping and the outbox, no waiting.
+    private func handle(_ event: LinkEvent, of link: ActiveLink) {
         switch event {
         case .qr(let code, let sequence, let expiresAt):
-            link.snapshot.withLock {
-                $0.qr = code
-                $0.qrSequence = sequence
-                $0.qrExpiresAt = expiresAt
-            }
-            await events.publish(
-                "auth.qr", organization: key.organization, session: key.session,
-                data: [
-                    "qr": .string(code), "seq": .int(Int64(sequence)), "expiresAt": .string(expiresAt.walinkTimestamp),
-                ], expiresAt: expiresAt)
+            link.showing(CurrentQR(code: code, sequence: sequence, expiresAt: expiresAt))
+            link.outbox.enqueue(.publish(.qr(code: code, sequence: sequence, expiresAt: expiresAt)))
         case .awaitingPasskey:
-            await events.publish(
-                "session.status", organization: key.organization, session: key.session,
-                data: [
-                    "status": "pairing", "detail": "awaiting_passkey",
-                    "message": "the phone asks for passkey verification, which walink cannot provide; use another phone or QR",
-                ])
+            link.outbox.enqueue(.publish(.status(.pairing, detail: .awaitingPasskey)))
         case .pairingCodeExpired:
-            link.snapshot.withLock { $0.issuedCode = nil }
-            await events.publish("auth.code", organization: key.organization, session: key.session, data: ["status": "expired"])
+            link.codeExpired()
+            link.outbox.enqueue(.publish(.codeExpired))
         case .paired(let device):
-            link.snapshot.withLock { $0.terminal = true }
-            await storePairing(device, key: key)
+            link.ended()
+            link.outbox.enqueue(.storePairing(device))
         case .failed(let failure):
-            link.snapshot.withLock { $0.terminal = true }
-            await setStatus(key, .failed)
-            var data: JSONObject = ["reason": .string(failure.code.name), "message": .string(failure.message)]
-            if let serverCode = failure.serverCode { data["whatsappCode"] = .int(Int64(serverCode)) }
-            await events.publish("auth.failed", organization: key.organization, session: key.session, data: .object(data))
+            link.ended()
+            link.outbox.enqueue(.setStatus(.failed))
+            link.outbox.enqueue(
+                .publish(.failed(reason: .init(failure.code.name), message: failure.message, whatsappCode: failure.serverCode)))
         case .timeout:
-            link.snapshot.withLock { $0.terminal = true }
-            await setStatus(key, .created)
-            await events.publish(
-                "auth.timeout", organization: key.organization, session: key.session,
-                data: [
-                    "message": "no phone linked before the codes ran out; ask for a new QR or pairing code"
-                ])
+            link.ended()
+            link.outbox.enqueue(.setStatus(.created))
+            link.outbox.enqueue(.publish(.timeout))
+        }
+    }
+
+    /// Carries out a link's outbox, one item after the other.
+    private func drain(_ link: ActiveLink) async {
+        let key = link.key
+        for await item in link.outbox.items {
+            switch item {
+            case .publish(let event):
+                await events.publish(event, organization: key.organization, session: key.session)
+            case .setStatus(let status):
+                if await storeStatus(key, status) {
+                    await events.publish(.status(status), organization: key.organization, session: key.session)
+                }
+            case .storePairing(let device):
+                await storePairing(device, key: key)
+            }
         }
     }
 
@@ -287,18 +320,17 @@ public final class LinkManager: Sendable {
             let session = try await store.markPaired(
                 organization: key.organization, id: key.session, identity: identity, credentials: StoredDevice.encode(device)
             )
-            await events.publish(
-                "session.status", organization: key.organization, session: key.session, data: ["status": .string(session.status.rawValue)])
-            await events.publish("auth.paired", organization: key.organization, session: key.session, data: session.identityJSON ?? .null)
+            await events.publish(.status(session.status), organization: key.organization, session: key.session)
+            await events.publish(.paired(identity: session.identityJSON ?? .null), organization: key.organization, session: key.session)
             logger.info("Session paired", metadata: ["walink.session": "\(key)"])
         } catch {
             logger.warning("Pairing could not be stored", metadata: ["walink.session": "\(key)", "walink.error": "\(error)"])
-            await setStatus(key, .failed)
+            if await storeStatus(key, .failed) {
+                await events.publish(.status(.failed), organization: key.organization, session: key.session)
+            }
             await events.publish(
-                "auth.failed", organization: key.organization, session: key.session,
-                data: [
-                    "reason": "storage_failed", "message": "the link succeeded but could not be stored; pair again",
-                ])
+                .failed(reason: .storageFailed, message: "the link succeeded but could not be stored; pair again"),
+                organization: key.organization, session: key.session)
         }
     }
 
@@ -319,7 +351,7 @@ public final class LinkManager: Sendable {
                 )
                 guard renewed != nil else {
                     logger.warning("Lease lost; stopping this worker's link", metadata: ["walink.session": "\(key)"])
-                    link.stop(reason: "lease_lost")
+                    link.stop(.leaseLost)
                     return
                 }
                 lastRenewed = ContinuousClock.now
@@ -327,7 +359,7 @@ public final class LinkManager: Sendable {
                 // A busy or briefly unreachable store: keep trying while the lease still holds.
                 guard ContinuousClock.now - lastRenewed < configuration.leaseDuration else {
                     logger.warning("Lease not renewed in time; stopping this worker's link", metadata: ["walink.session": "\(key)"])
-                    link.stop(reason: "lease_lost")
+                    link.stop(.leaseLost)
                     return
                 }
             }
@@ -338,13 +370,19 @@ public final class LinkManager: Sendable {
         _ = try? await store.releaseLease(organization: key.organization, session: key.session, worker: workerID)
     }
 
-    private func setStatus(_ key: Key, _ status: SessionStatus) async {
+    /// Stores the session's status; false when there was nothing to update (a deleted session, or
+    /// one paired meanwhile).
+    private func storeStatus(_ key: Key, _ status: SessionStatus) async -> Bool {
         do {
             _ = try await store.setStatus(organization: key.organization, id: key.session, status: status)
-            await events.publish("session.status", organization: key.organization, session: key.session, data: ["status": .string(status.rawValue)])
+            return true
         } catch {
-            // A deleted session, or one paired meanwhile: nothing to update.
             logger.debug("Status not updated", metadata: ["walink.session": "\(key)", "walink.error": "\(error)"])
+            return false
         }
     }
+}
+
+extension GatewayError {
+    static let tooManyLinks = GatewayError(.unavailable, "this worker links too many sessions at once; try again shortly")
 }

@@ -14,16 +14,12 @@ struct SessionQR: CommandHandler {
     func handle(_ request: CommandRequest) async throws(GatewayError) -> CommandResult {
         let session = try request.requireSession()
         guard session.status != .paired else { throw GatewayError.alreadyPaired }
-        switch try await links.location(of: session, start: true) {
-        case .remote(let worker)?:
-            return .forward(to: worker)
-        case .local(let link)?:
-            guard let qr = link.currentQR else { throw GatewayError.qrFollows }
-            return CommandResult(body: [
-                "qr": .string(qr.code), "seq": .int(Int64(qr.sequence)),
-                "expiresAt": qr.expiresAt.map { .string($0.walinkTimestamp) } ?? .null,
-            ])
-        case nil:
+        switch try await links.currentQR(for: session) {
+        case .forward(let worker):
+            return .forward(toWorker: worker)
+        case .here(let qr?):
+            return CommandResult(body: ["qr": .string(qr.code), "seq": .int(Int64(qr.sequence)), "expiresAt": .string(qr.expiresAt.walinkTimestamp)])
+        case .here(nil):
             throw GatewayError.qrFollows
         }
     }
@@ -56,31 +52,13 @@ struct SessionPairingCode: CommandHandler {
                 ])
         }
         guard session.status != .paired else { throw GatewayError.alreadyPaired }
-        let link: LinkManager.ActiveLink
-        switch try await links.location(of: session, start: true) {
-        case .remote(let worker)?: return .forward(to: worker)
-        case .local(let local)?: link = local
-        case nil: throw GatewayError(.unavailable, "pairing could not start; try again")
-        }
         let push = request.parameters["pushNotification"] != .bool(false)
-        let code: PairingCode
-        do {
-            code = try await link.client.requestPairingCode(phone: phone, showPushNotification: push)
-        } catch {
-            throw Self.gatewayError(error)
+        switch try await links.pairingCode(for: session, phone: phone, showPushNotification: push) {
+        case .forward(let worker):
+            return .forward(toWorker: worker)
+        case .here(let issued):
+            return CommandResult(body: ["code": .string(issued.code), "expiresAt": .string(issued.expiresAt.walinkTimestamp)])
         }
-        // A live code comes back as it is: same expiry, no second auth.code event.
-        let lifetime = links.configuration.link.pairingCodeLifetime.seconds
-        let (expiresAt, isNew) = link.recordIssuedCode(code.display, lifetime: lifetime)
-        if isNew {
-            await links.events.publish(
-                "auth.code", organization: session.organization, session: session.id,
-                data: [
-                    "status": "issued", "code": .string(code.display), "phone": .string(phone.digits),
-                    "expiresAt": .string(expiresAt.walinkTimestamp),
-                ], expiresAt: expiresAt)
-        }
-        return CommandResult(body: ["code": .string(code.display), "expiresAt": .string(expiresAt.walinkTimestamp)])
     }
 
     static func reason(_ error: PhoneNumberError) -> String {
@@ -92,33 +70,6 @@ struct SessionPairingCode: CommandHandler {
         case .tooShort: "too short for an international number (at least \(PhoneNumber.minimumDigits) digits)"
         case .tooLong: "too long for an international number (at most \(PhoneNumber.maximumDigits) digits)"
         default: "not a valid international number"
-        }
-    }
-
-    /// WhatsApp's refusals, as callers can act on them.
-    static func gatewayError(_ error: LinkError) -> GatewayError {
-        var details: JSONObject = [:]
-        if let serverCode = error.serverCode { details["whatsappCode"] = .int(Int64(serverCode)) }
-        if let serverText = error.serverText { details["whatsappText"] = .string(serverText) }
-        switch error.code {
-        case .rateLimited:
-            let seconds = max(1, Int((error.retryAfter?.seconds ?? 60).rounded(.up)))
-            details["retryAfter"] = .int(Int64(seconds))
-            return GatewayError(.rateLimited, "WhatsApp refuses new pairing codes for now; retry after \(seconds) s", details: details)
-        case .featureNotAvailable:
-            details["reason"] = "feature_not_available"
-            return GatewayError(.upstreamError, "WhatsApp does not offer pairing codes for this number now; use the QR code", details: details)
-        case .alreadyPaired:
-            return .alreadyPaired
-        case .numberConflict:
-            return GatewayError(.conflict, "a pairing code for another number is live on this session; wait for it to expire", details: details)
-        case .timeout:
-            return GatewayError(.upstreamTimeout, "WhatsApp did not answer in time; try again", details: details)
-        case .sessionEnded, .cancelled:
-            return GatewayError(.unavailable, "the pairing connection ended; try again", details: details)
-        default:
-            details["reason"] = .string(error.code.description)
-            return GatewayError(.upstreamError, "WhatsApp refused the pairing code request", details: details)
         }
     }
 }

@@ -80,10 +80,8 @@ struct SessionDelete: CommandHandler {
 
     func handle(_ request: CommandRequest) async throws(GatewayError) -> CommandResult {
         let session = try request.requireSession()
-        switch try await links?.location(of: session, start: false) {
-        case .remote(let worker)?: return .forward(to: worker)
-        case .local?: links?.stop(organization: session.organization, session: session.id)
-        case nil: break
+        if let links, case .forward(let worker) = try await links.stopForDeletion(of: session) {
+            return .forward(toWorker: worker)
         }
         do {
             try await store.deleteSession(organization: session.organization, id: session.id)

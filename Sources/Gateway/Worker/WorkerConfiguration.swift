@@ -45,3 +45,44 @@ public struct WorkerConfiguration: Sendable {
         self.names = names
     }
 }
+
+extension WorkerConfiguration {
+    /// This worker's own queue, where other workers forward commands for sessions it links.
+    var workerQueue: String { names.workerQueue(workerID) }
+
+    var pipeline: CommandPipeline.Configuration {
+        CommandPipeline.Configuration(
+            maxBodySize: maxBodySize, answerTimeToLive: idempotencyTimeToLive, answerCapacity: idempotencyCapacity)
+    }
+
+    /// The broker connection: named after the worker, and keeping no body above the limit in
+    /// memory (such a command is answered with a 400 from its size alone).
+    var connectionConfiguration: AMQPConfiguration {
+        var configuration = amqp
+        configuration.connectionName = "walink worker \(workerID)"
+        configuration.maxRetainedBodySize = maxBodySize
+        return configuration
+    }
+
+    /// Every public command is bound even when this worker lacks its handler: unknown names reach
+    /// the queue through the alternate exchange anyway, and a fleet's workers may differ.
+    func topology(extraCommands: [String]) -> AMQPTopology {
+        var boundNames = Set(CommandCatalog.names).union(extraCommands)
+        if diagnosticCommands { boundNames.insert(DiagnosticSleep().name) }
+        var topology = WalinkTopology.topology(commandNames: Array(boundNames).sorted(), deliveryLimit: deliveryLimit, names: names)
+        // The worker's own queue outlives a reconnect but not the worker: deleted a minute after it
+        // stops consuming. A forwarded command nobody takes within 30 s (the worker stopped or died)
+        // goes back to walink.commands for any worker, since the lease it was forwarded for has
+        // expired by then.
+        topology.queues.append(
+            AMQPTopology.Queue(
+                name: workerQueue, durable: false,
+                arguments: [
+                    "x-expires": .int32(60_000),
+                    "x-message-ttl": .int32(30_000),
+                    "x-dead-letter-exchange": .string(""),
+                    "x-dead-letter-routing-key": .string(names.commandsQueue),
+                ]))
+        return topology
+    }
+}

@@ -2,13 +2,14 @@ import AMQP
 import Foundation
 import Gateway
 import Logging
+import ServiceLifecycle
 
 /// `worker.ping` through the real walink worker against raw rabbitmq-c echo responders (one without
 /// publisher confirms, the baseline; one that acks only after its reply is confirmed, as the worker
 /// does), in one run, on one broker, with one requester: sequential round-trip latency and
 /// pipelined throughput.
 ///
-/// The worker runs in this process (``WorkerService``, on broker names of its own, so a real
+/// The worker runs in this process (``Worker``, on broker names of its own, so a real
 /// deployment on the same broker is not disturbed); each echo responder consumes a quorum queue
 /// declared like `walink.commands`, with the same prefetch. Within each round they take turns —
 /// call by call for latency, in short bursts for throughput, alternating which goes first — so that
@@ -68,11 +69,12 @@ enum AMQPBenchmark {
         // one line per command).
         var logger = Logger(label: "walink.bench-worker")
         logger.logLevel = .warning
-        let worker = WorkerService(
+        let worker = Worker(
             configuration: WorkerConfiguration(amqp: configuration, workerID: "bench-worker", concurrency: options.prefetch, names: names),
             logger: logger
         )
-        let workerTask = Task { try await worker.run() }
+        let group = ServiceGroup(services: worker.services, logger: logger)
+        let workerTask = Task { try await group.run() }
         defer { workerTask.cancel() }
         let connectDeadline = ContinuousClock.now.advanced(by: .seconds(30))
         while !worker.amqp.isConnected {

@@ -46,14 +46,14 @@ enum LinkingBenchmark {
         var link = LinkConfiguration(url: simulator.url, extraCAFile: simulator.caFile, rootPublicKey: simulator.rootKey)
         link.firstQRLifetime = .seconds(900)
         let names = WalinkNames(prefix: "bench-link-\(UInt32.random(in: .min ... .max)).")
-        let worker = WorkerService(
+        let worker = Worker(
             configuration: WorkerConfiguration(amqp: options.amqp, workerID: "bench-linker", concurrency: 256, names: names),
             store: store, linking: LinkManager.Configuration(link: link, maximumConcurrentLinks: options.memorySessions + 100),
             authenticator: GatewayAuthenticator(
                 callers: try CallerAuthenticator(configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: store))),
             logger: logger
         )
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: worker)], logger: logger))
+        let group = ServiceGroup(services: worker.services, logger: logger)
         let client = CommandClient(amqp: options.amqp, names: names, token: token, logger: logger)
         let events = EventListener(amqp: options.amqp, names: names, pattern: "*.*.auth.qr", logger: logger)
 

@@ -12,7 +12,7 @@ final class CountingHandler: CommandHandler {
             .init("flag", .boolean),
         ])
     }
-    var requiresAuthentication: Bool { false }
+    var requiredCapability: Capability? { nil }
 
     private let executions = Mutex<[String: Int]>([:])
 

@@ -17,25 +17,12 @@ final class IdempotencyCache: Sendable {
         /// First time: run the command, then call ``complete(_:with:)``.
         case execute
         /// Seen before: answer with this.
-        case replay(Reply)
-    }
-
-    struct Reply: Sendable {
-        var status: Int
-        var body: JSONValue
-        /// Whether the handler ran (its answer may go to `walink.results`); false when the command
-        /// was refused before (unknown, malformed, unauthenticated).
-        var handled: Bool
-        /// Where a result without `reply_to` is published: `<organization>.<session>.<command>`.
-        var organization: String?
-        var session: String?
-        /// Set when the command belongs to another worker (never cached).
-        var forwardTo: String? = nil
+        case replay(CommandAnswer)
     }
 
     private enum Entry {
-        case running(waiters: [CheckedContinuation<Reply?, Never>])
-        case done(Reply, expires: ContinuousClock.Instant)
+        case running(waiters: [CheckedContinuation<CommandAnswer?, Never>])
+        case done(CommandAnswer, expires: ContinuousClock.Instant)
     }
 
     private struct State {
@@ -59,7 +46,7 @@ final class IdempotencyCache: Sendable {
     func start(_ key: Key) async -> Start {
         enum Decision {
             case execute
-            case replay(Reply)
+            case replay(CommandAnswer)
             case wait
         }
         let now = ContinuousClock.now
@@ -80,8 +67,8 @@ final class IdempotencyCache: Sendable {
         case .execute: return .execute
         case .replay(let reply): return .replay(reply)
         case .wait:
-            let reply = await withCheckedContinuation { (continuation: CheckedContinuation<Reply?, Never>) in
-                let immediate = state.withLock { state -> Reply?? in
+            let reply = await withCheckedContinuation { (continuation: CheckedContinuation<CommandAnswer?, Never>) in
+                let immediate = state.withLock { state -> CommandAnswer?? in
                     switch state.entries[key] {
                     case .running(var waiters):
                         waiters.append(continuation)
@@ -101,8 +88,8 @@ final class IdempotencyCache: Sendable {
         }
     }
 
-    func complete(_ key: Key, with reply: Reply) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Reply?, Never>] in
+    func complete(_ key: Key, with reply: CommandAnswer) {
+        let waiters = state.withLock { state -> [CheckedContinuation<CommandAnswer?, Never>] in
             guard case .running(let waiters) = state.entries[key] else { return [] }
             state.entries[key] = .done(reply, expires: ContinuousClock.now.advanced(by: timeToLive))
             return waiters
@@ -112,7 +99,7 @@ final class IdempotencyCache: Sendable {
 
     /// The command could not run to an answer (for example shutdown); a duplicate may run it.
     func abandon(_ key: Key) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Reply?, Never>] in
+        let waiters = state.withLock { state -> [CheckedContinuation<CommandAnswer?, Never>] in
             guard case .running(let waiters) = state.entries[key] else { return [] }
             state.entries[key] = nil
             return waiters

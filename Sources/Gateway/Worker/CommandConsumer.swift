@@ -1,0 +1,181 @@
+import AMQP
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// The AMQP side of the worker: takes deliveries from `walink.commands` and this worker's own
+/// queue, hands each to the ``CommandPipeline``, and carries out its outcome: the answer goes to
+/// `reply_to` (or `walink.results`), a command for another worker's session is forwarded there, and
+/// a command nobody can be told about is dead-lettered. Each delivery is acked only once its answer
+/// or forward was confirmed by the broker.
+///
+/// Graceful shutdown (the first service to stop in the worker's ``ServiceGroup``): take no new
+/// commands, let the ones in flight finish and be answered, then return. Deliveries received but
+/// not started are requeued by the broker when the connection closes, so nothing is lost.
+public final class CommandConsumer: Service, Sendable {
+    let amqp: AMQPClient
+    let pipeline: CommandPipeline
+    let configuration: WorkerConfiguration
+    let metrics = CommandMetrics()
+    let logger: Logger
+
+    init(amqp: AMQPClient, pipeline: CommandPipeline, configuration: WorkerConfiguration, logger: Logger) {
+        self.amqp = amqp
+        self.pipeline = pipeline
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async {
+        await withDiscardingTaskGroup { running in
+            // Not `cancelOnGracefulShutdown()`: it merges the stream with the shutdown signal, which
+            // costs every command an extra task hop. Graceful shutdown ends the stream instead, and
+            // the flag leaves deliveries still buffered then for the broker to requeue.
+            let stopping = StopFlag()
+            await withGracefulShutdownHandler {
+                for await delivery in amqp.deliveries {
+                    if stopping.isSet { break }
+                    running.addTask { await self.process(delivery) }
+                }
+            } onGracefulShutdown: { [amqp] in
+                stopping.set()
+                amqp.finishDeliveries()
+            }
+            logger.info("Worker stopping: no new commands; finishing the ones in flight")
+            await amqp.stopConsuming()
+        }
+        logger.info("Commands in flight answered")
+    }
+
+    // MARK: - One command
+
+    func process(_ delivery: AMQPDelivery) async {
+        let started = ContinuousClock.now
+        let envelope = CommandEnvelope(delivery, names: configuration.names)
+        let log = CommandLog(logger: logger, command: envelope.command, correlationID: envelope.correlationID)
+        log.debug("Command started", metadata: ["amqp.redelivered": "\(delivery.redelivered)"])
+
+        var answer: CommandAnswer
+        switch await pipeline.run(envelope) {
+        case .answer(let pipelineAnswer):
+            answer = pipelineAnswer
+        case .forward(let worker):
+            if await forward(delivery, envelope: envelope, to: worker, log: log) { return }
+            answer = CommandAnswer(
+                GatewayError(.unavailable, "the worker linking this session is gone; retry in a few seconds"), handled: true)
+        }
+
+        let route = ReplyRoute(replyTo: delivery.properties.replyTo, answer: answer, command: envelope.command, names: configuration.names)
+        let delivered = await deliver(answer, route: route, envelope: envelope, delivery: delivery, log: log)
+        let elapsed = ContinuousClock.now - started
+        metrics.record(command: answer.handled ? (envelope.command ?? "-") : "invalid", status: answer.status, duration: elapsed)
+        log.log(
+            level: answer.status >= 500 && answer.status != 501 ? .warning : .info,
+            "Command answered",
+            metadata: [
+                "walink.status": "\(answer.status)", "walink.duration_ms": "\(elapsed.wholeMilliseconds)", "walink.delivered": "\(delivered)",
+            ]
+        )
+    }
+
+    // MARK: - Forwarding
+
+    /// Hands a command to the worker that holds its session's live connection, keeping `reply_to`,
+    /// `correlation_id` and everything else, so that worker answers the caller directly. Returns
+    /// false when that worker's queue is gone.
+    func forward(_ delivery: AMQPDelivery, envelope: CommandEnvelope, to worker: String, log: CommandLog) async -> Bool {
+        var properties = delivery.properties
+        properties.type = envelope.command
+        // RabbitMQ checks user_id against the publishing connection's user, which is ours now.
+        properties.userID = nil
+        var headers = properties.headers ?? AMQPTable()
+        headers[CommandEnvelope.forwardedByHeader] = .string(configuration.workerID)
+        properties.headers = headers
+        do {
+            let outcome = try await amqp.publish(
+                AMQPMessage(body: delivery.body, properties: properties), exchange: "",
+                routingKey: configuration.names.workerQueue(worker), mandatory: true, timeout: configuration.publishTimeout
+            )
+            guard outcome == .acked else { return false }
+            amqp.ack(delivery)
+            log.info("Command forwarded to the session's worker", metadata: ["walink.owner": "\(worker)"])
+            return true
+        } catch {
+            log.warning("Forward not confirmed; command requeued", metadata: ["amqp.error": "\(error)"])
+            amqp.reject(delivery, requeue: true)
+            return true
+        }
+    }
+
+    // MARK: - Answering
+
+    /// Sends the answer where it belongs, then acks. Returns whether it was delivered.
+    func deliver(_ answer: CommandAnswer, route: ReplyRoute, envelope: CommandEnvelope, delivery: AMQPDelivery, log: CommandLog) async -> Bool {
+        guard let publication = route.publication(of: answer, envelope: envelope, resultsExchange: configuration.names.resultsExchange) else {
+            // Nobody to tell and nothing we can run: the queue's dead-letter exchange keeps the
+            // original message, whole, in walink.dead.
+            log.warning("Unanswerable command dead-lettered", metadata: ["walink.status": "\(answer.status)"])
+            amqp.reject(delivery, requeue: false)
+            return false
+        }
+        do {
+            // Once the broker confirms the answer, the connection thread acks the command itself.
+            let outcome = try await amqp.publish(
+                publication.message, exchange: publication.exchange, routingKey: publication.routingKey, mandatory: publication.mandatory,
+                timeout: configuration.publishTimeout, acking: delivery
+            )
+            if case .returned = outcome {
+                // The reply queue is gone: keep the answer in walink.dead rather than drop it. (A
+                // returned answer did not ack the command: that happens here, once it is kept.)
+                var dead = publication.message
+                dead.properties.headers?["x-walink-reason"] = .string("reply queue not found")
+                dead.properties.headers?["x-walink-reply-to"] = .string(publication.routingKey)
+                _ = try await amqp.publish(
+                    dead, exchange: configuration.names.deadExchange, routingKey: publication.routingKey, timeout: configuration.publishTimeout)
+                log.warning("Reply queue not found; reply kept in walink.dead")
+                amqp.ack(delivery)
+            }
+            return true
+        } catch {
+            // Not confirmed: requeue, and the redelivery is answered from the idempotency cache.
+            log.warning("Reply not confirmed; command requeued", metadata: ["amqp.error": "\(error)"])
+            amqp.reject(delivery, requeue: true)
+            return false
+        }
+    }
+}
+
+/// Set once, read from any thread.
+private final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
+}
+
+extension CommandEnvelope {
+    static let forwardedByHeader = "x-walink-forwarded-by"
+
+    /// The command in a delivery: named by the routing key when sent through `walink.commands`, or
+    /// by the `type` property when sent straight to the queue (whose routing key is then the queue
+    /// name).
+    init(_ delivery: AMQPDelivery, names: WalinkNames) {
+        let command: String?
+        if delivery.exchange == names.commandsExchange {
+            command = delivery.routingKey
+        } else if let type = delivery.properties.type, !type.isEmpty {
+            command = type
+        } else {
+            command = nil
+        }
+        let headers = delivery.properties.headers
+        self.init(
+            command: command,
+            correlationID: delivery.properties.correlationID,
+            messageID: delivery.properties.messageID.flatMap { $0.isEmpty ? nil : $0 },
+            authorization: headers?["authorization"]?.stringValue,
+            forwardedBy: headers?[Self.forwardedByHeader]?.stringValue,
+            body: delivery.isBodyDiscarded ? .tooLarge(size: delivery.bodySize) : .bytes(delivery.body)
+        )
+    }
+}

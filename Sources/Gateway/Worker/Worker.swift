@@ -1,0 +1,82 @@
+import AMQP
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Store
+
+/// One walink worker, put together: its broker connection, the sessions it links, the command
+/// pipeline and the consumer that feeds it. Run ``services`` in one `ServiceGroup`.
+///
+/// The order of ``services`` is the order of dependence, so the group's reverse-order graceful
+/// shutdown is the worker's: first the consumer stops taking commands and answers the ones in
+/// flight, then the pairings end (their last events still go out), then the connection waits for
+/// the broker's confirms and closes.
+public struct Worker: Sendable {
+    public let configuration: WorkerConfiguration
+    /// The worker's broker connection; other components publish through it.
+    public let amqp: AMQPClient
+    /// The sessions this worker is linking (nil without a store or linking configuration).
+    public let links: LinkManager?
+    public let pipeline: CommandPipeline
+    public let consumer: CommandConsumer
+
+    /// - Parameters:
+    ///   - store: sessions, API keys and leases; without it only `worker.ping` (and `diag.*`) are served.
+    ///   - linking: how to reach WhatsApp; with a store, enables `session.qr` and `session.pairing-code`.
+    ///   - handlers: extra commands (they replace built-in ones of the same name).
+    public init(
+        configuration: WorkerConfiguration,
+        store: (any WalinkStore)? = nil,
+        linking: LinkManager.Configuration? = nil,
+        handlers extraHandlers: [any CommandHandler] = [],
+        authenticator: (any Authenticator)? = nil,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "walink.worker")
+    ) {
+        self.configuration = configuration
+        amqp = AMQPClient(
+            configuration: configuration.connectionConfiguration,
+            topology: configuration.topology(extraCommands: extraHandlers.map(\.name)),
+            consumers: [
+                AMQPConsumerSpec(queue: configuration.names.commandsQueue, prefetch: configuration.concurrency),
+                AMQPConsumerSpec(queue: configuration.workerQueue, prefetch: configuration.concurrency),
+            ],
+            logger: logger
+        )
+
+        var handlers: [any CommandHandler] = [WorkerPing(workerID: configuration.workerID)]
+        var links: LinkManager? = nil
+        if let store {
+            if let linking {
+                links = LinkManager(
+                    configuration: linking, workerID: configuration.workerID, store: store,
+                    events: EventPublisher(amqp: amqp, names: configuration.names, timeout: configuration.publishTimeout, logger: logger),
+                    eventLoopGroup: eventLoopGroup, logger: logger
+                )
+            }
+            handlers += [
+                SessionCreate(store: store), SessionGet(), SessionList(store: store),
+                SessionDelete(store: store, links: links), SessionMe(),
+            ]
+            if let links { handlers += [SessionQR(links: links), SessionPairingCode(links: links)] }
+        }
+        if configuration.diagnosticCommands { handlers.append(DiagnosticSleep()) }
+        self.links = links
+        pipeline = CommandPipeline(
+            configuration: configuration.pipeline, handlers: handlers + extraHandlers, authenticator: authenticator, store: store,
+            logger: logger)
+        consumer = CommandConsumer(amqp: amqp, pipeline: pipeline, configuration: configuration, logger: logger)
+    }
+
+    /// The names of the commands this worker answers.
+    public var commandNames: [String] { pipeline.commandNames }
+
+    /// The worker's services in dependency order; graceful shutdown stops them last to first.
+    public var services: [any Service] {
+        var services: [any Service] = [amqp]
+        if let links { services.append(links) }
+        services.append(consumer)
+        return services
+    }
+}
