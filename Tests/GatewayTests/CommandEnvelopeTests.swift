@@ -5,7 +5,7 @@ import Testing
 import WalinkTestSupport
 
 /// The command/reply contract, end to end through the real broker.
-@Suite(.timeLimit(.minutes(2))) struct CommandEnvelopeTests {
+@Suite(.timeLimit(.minutes(5))) struct CommandEnvelopeTests {
     @Test func pingRoundTripViaDirectReplyTo() async throws {
         let worker = try await TestWorker.start()
         let caller = try TestCaller(names: worker.names)

@@ -5,7 +5,7 @@ import Testing
 import WalinkTestSupport
 
 /// Messages nobody can answer end in walink.dead, whole, and never loop.
-@Suite(.timeLimit(.minutes(2))) struct DeadLetterTests {
+@Suite(.timeLimit(.minutes(5))) struct DeadLetterTests {
     /// A consumer on the test's dead-letter queue.
     func deadLetters(_ names: WalinkNames) throws -> AMQPClient {
         AMQPClient(configuration: try TestBroker.configuration(), consumers: [AMQPConsumerSpec(queue: names.deadQueue)])
@@ -45,14 +45,23 @@ import WalinkTestSupport
         try await withRunningClient(crasher) { crasher, deliveries in
             try await withRunningClient(try deadLetters(names)) { dead, letters in
                 try await caller.send("worker.ping", body: [], correlationID: "crashy")
-                // Give it back each time it arrives, until it arrives no more.
+                // Give it back each time it arrives, until its dead letter comes instead.
+                enum Next: Sendable {
+                    case redelivered([AMQPDelivery])
+                    case deadLettered
+                }
                 var handled = 0
                 while true {
                     let seen = handled
-                    guard let items = await deliveries.wait(timeout: .seconds(10), until: { $0.count > seen }) else { break }
+                    let next = await withTaskGroup(of: Next?.self) { race -> Next? in
+                        race.addTask { await deliveries.wait(until: { $0.count > seen }).map(Next.redelivered) }
+                        race.addTask { await letters.wait(until: { !$0.isEmpty }).map { _ in Next.deadLettered } }
+                        defer { race.cancelAll() }
+                        return await race.next() ?? nil
+                    }
+                    guard case .redelivered(let items) = next else { break }
                     for delivery in items[handled...] { crasher.reject(delivery, requeue: true) }
                     handled = items.count
-                    if await letters.wait(timeout: .milliseconds(200), until: { !$0.isEmpty }) != nil { break }
                 }
                 let letter = try #require(await letters.wait(count: 1)).first!
                 #expect(letter.properties.correlationID == "crashy")

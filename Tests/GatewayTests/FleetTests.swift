@@ -9,7 +9,7 @@ import WhatsAppSimulator
 
 /// Two workers, one store: a session's live connection stays with the worker holding its lease, and
 /// the other worker forwards commands for it there.
-@Suite(.timeLimit(.minutes(2))) struct FleetTests {
+@Suite(.timeLimit(.minutes(5))) struct FleetTests {
     /// Publishes straight to one worker's own queue, as if that worker had taken the command.
     func send(_ command: String, _ body: JSONValue, to workerQueue: String, harness: LinkingHarness) async throws -> TestCaller.Reply {
         let id = UUID().uuidString
@@ -66,7 +66,7 @@ import WhatsAppSimulator
 
 /// A command redelivered to another worker (the first died before acking) is answered again, not
 /// run a second time.
-@Suite(.timeLimit(.minutes(2))) struct FleetIdempotencyTests {
+@Suite(.timeLimit(.minutes(5))) struct FleetIdempotencyTests {
     @Test func aRedeliveredCreateIsAnsweredFromTheSharedRecord() async throws {
         let harness = try await SessionHarness.start()
         let names = harness.worker.names

@@ -6,7 +6,7 @@ import WalinkTestSupport
 
 @testable import Gateway
 
-@Suite(.timeLimit(.minutes(2))) struct IdempotencyTests {
+@Suite(.timeLimit(.minutes(5))) struct IdempotencyTests {
     @Test func theSameMessageIDRunsOnceAndIsAnsweredEachTime() async throws {
         let counter = CountingHandler()
         let worker = try await TestWorker.start(handlers: [counter])

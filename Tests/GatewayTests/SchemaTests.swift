@@ -5,7 +5,7 @@ import Testing
 import WalinkTestSupport
 
 /// The worker's answers validate against `schemas/`, and the schemas themselves are sound.
-@Suite(.timeLimit(.minutes(2))) struct SchemaTests {
+@Suite(.timeLimit(.minutes(5))) struct SchemaTests {
     @Test func everySchemaFileIsValidJSONWithAnID() throws {
         let files =
             FileManager.default.enumerator(at: SchemaValidator.directory, includingPropertiesForKeys: nil)?

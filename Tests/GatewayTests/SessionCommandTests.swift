@@ -7,7 +7,7 @@ import WalinkTestSupport
 
 /// Sessions, organizations and authentication through the worker (real broker, real SQLite,
 /// real API keys, real signed JWTs).
-@Suite(.timeLimit(.minutes(2))) struct SessionCommandTests {
+@Suite(.timeLimit(.minutes(5))) struct SessionCommandTests {
     @Test func createGetListDelete() async throws {
         let harness = try await SessionHarness.start()
         var validator = SchemaValidator()

@@ -4,7 +4,7 @@ import Testing
 import WalinkTestSupport
 
 /// `walink call` as people and scripts use it.
-@Suite(.timeLimit(.minutes(2))) struct WalinkCallTests {
+@Suite(.timeLimit(.minutes(5))) struct WalinkCallTests {
     func environment(_ worker: TestWorker) -> [String: String] {
         ["WALINK_AMQP_URL": TestBroker.url, "WALINK_TOPOLOGY_PREFIX": worker.names.prefix]
     }
@@ -47,7 +47,7 @@ import WalinkTestSupport
 }
 
 /// `walink demo` as a newcomer runs it, against the test broker.
-@Suite(.timeLimit(.minutes(3))) struct WalinkDemoTests {
+@Suite(.timeLimit(.minutes(5))) struct WalinkDemoTests {
     @Test func theDemoLinksOneSessionByQRAndOneByCode() async throws {
         let result = try await runWalink(["demo", "--phone-delay", "0"], environment: ["WALINK_AMQP_URL": TestBroker.url])
         #expect(result.status == 0, "\(result.output.suffix(2000))")

@@ -32,7 +32,7 @@ public final class Collector<Element: Sendable>: Sendable {
 
     /// Waits until `predicate` holds for the collected items; returns them, or nil after `timeout`.
     public func wait(
-        timeout: Duration = .seconds(20),
+        timeout: Duration = .seconds(60),
         until predicate: @escaping @Sendable ([Element]) -> Bool
     ) async -> [Element]? {
         let id = state.withLock { state -> Int in
@@ -67,7 +67,7 @@ public final class Collector<Element: Sendable>: Sendable {
     }
 
     /// Waits until at least `count` items arrived.
-    public func wait(count: Int, timeout: Duration = .seconds(20)) async -> [Element]? {
+    public func wait(count: Int, timeout: Duration = .seconds(60)) async -> [Element]? {
         await wait(timeout: timeout) { $0.count >= count }
     }
 }

@@ -152,7 +152,7 @@ public final class TestCaller: Sendable {
     }
 
     /// Waits for the reply to `correlationID`.
-    public func reply(to correlationID: String, timeout: Duration = .seconds(20)) async throws -> Reply {
+    public func reply(to correlationID: String, timeout: Duration = .seconds(60)) async throws -> Reply {
         guard let items = await replies.wait(timeout: timeout, until: { $0.contains { $0.properties.correlationID == correlationID } }),
             let delivery = items.first(where: { $0.properties.correlationID == correlationID })
         else { throw BrokerControlError(message: "no reply to \(correlationID) within \(timeout)") }

@@ -57,7 +57,7 @@ public final class LinkManager: Service, Sendable {
     let events: EventPublisher
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
-    private let active = Mutex<[Key: ActiveLink]>([:])
+    private let active = Mutex(ActiveLinks())
     private let starts: AsyncStream<ActiveLink>
     private let startContinuation: AsyncStream<ActiveLink>.Continuation
 
@@ -79,7 +79,35 @@ public final class LinkManager: Service, Sendable {
     }
 
     /// The number of links running on this worker.
-    public var activeCount: Int { active.withLock { $0.count } }
+    public var activeCount: Int { active.withLock { $0.links.count } }
+
+    /// Returns once no link runs on this worker (at once if none does), each gone with its last
+    /// events published and its lease released; or when the calling task is cancelled.
+    public func waitUntilIdle() async {
+        let id = active.withLock { state in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let idle = active.withLock { state in
+                    guard !state.links.isEmpty, !Task.isCancelled else { return true }
+                    state.idleWaiters[id] = continuation
+                    return false
+                }
+                if idle { continuation.resume() }
+            }
+        } onCancel: {
+            active.withLock { $0.idleWaiters.removeValue(forKey: id) }?.resume()
+        }
+    }
+
+    /// The running links, and who waits for there to be none.
+    private struct ActiveLinks {
+        var links: [Key: ActiveLink] = [:]
+        var idleWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiterID = 0
+    }
 
     // MARK: - Running
 
@@ -100,7 +128,7 @@ public final class LinkManager: Service, Sendable {
     /// Stops taking new links and stops the running ones (`auth.failed` with reason `worker_stopped`).
     public func shutdown() {
         startContinuation.finish()
-        for link in active.withLock({ Array($0.values) }) { link.stop(.workerStopped) }
+        for link in active.withLock({ Array($0.links.values) }) { link.stop(.workerStopped) }
     }
 
     // MARK: - What commands ask
@@ -166,7 +194,7 @@ public final class LinkManager: Service, Sendable {
     /// here now. Nil when none runs and `start` is false.
     func location(of session: Session, start: Bool) async throws(GatewayError) -> Location? {
         let key = Key(organization: session.organization, session: session.id)
-        if let link = active.withLock({ $0[key] }) {
+        if let link = active.withLock({ $0.links[key] }) {
             // The previous pairing is still closing; a new one can start in a moment.
             guard !link.isEnding || !start else {
                 throw GatewayError(
@@ -213,10 +241,10 @@ public final class LinkManager: Service, Sendable {
         }
         // Two commands for the same session may race here; the first one's link wins. The limit is
         // checked in the same critical section, so concurrent starts cannot overshoot it.
-        let insertion = active.withLock { links -> Insertion in
-            if let existing = links[key] { return .existing(existing) }
-            guard links.count < configuration.maximumConcurrentLinks else { return .full }
-            links[key] = candidate
+        let insertion = active.withLock { state -> Insertion in
+            if let existing = state.links[key] { return .existing(existing) }
+            guard state.links.count < configuration.maximumConcurrentLinks else { return .full }
+            state.links[key] = candidate
             return .inserted
         }
         switch insertion {
@@ -227,7 +255,7 @@ public final class LinkManager: Service, Sendable {
             throw GatewayError.tooManyLinks
         case .inserted:
             if case .terminated = startContinuation.yield(candidate) {
-                active.withLock { _ = $0.removeValue(forKey: key) }
+                removeLink(key)
                 await releaseLease(key)
                 throw GatewayError(.unavailable, "the worker is shutting down")
             }
@@ -263,8 +291,18 @@ public final class LinkManager: Service, Sendable {
         // Released while the link is still registered here, so no new link of this worker can
         // take the lease in between and then lose it to this release.
         await releaseLease(key)
-        active.withLock { _ = $0.removeValue(forKey: key) }
+        removeLink(key)
         logger.info("Pairing ended", metadata: ["walink.session": "\(key)"])
+    }
+
+    private func removeLink(_ key: Key) {
+        let waiters = active.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.links.removeValue(forKey: key)
+            guard state.links.isEmpty else { return [] }
+            defer { state.idleWaiters.removeAll() }
+            return Array(state.idleWaiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// What the link reports, on the link's own loop: only bookkeeping and the outbox, no waiting.

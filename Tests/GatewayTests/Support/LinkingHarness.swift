@@ -118,7 +118,7 @@ struct LinkingHarness {
 
     /// The first event of `type` for `session` (optionally matching `where`), waiting up to `timeout`.
     func event(
-        _ type: String, session: String, timeout: Duration = .seconds(30), where predicate: @escaping @Sendable (JSONObject) -> Bool = { _ in true }
+        _ type: String, session: String, timeout: Duration = .seconds(60), where predicate: @escaping @Sendable (JSONObject) -> Bool = { _ in true }
     ) async -> JSONObject? {
         let matches: @Sendable (JSONValue) -> Bool = { event in
             guard let object = event.objectValue, object["type"] == .string(type), object["session"] == .string(session) else { return false }
