@@ -125,6 +125,25 @@ import Testing
         }
     }
 
+    /// A released lease is nobody's, even when the clock steps back to before the release and the
+    /// record's expiry lies ahead again.
+    @Test(arguments: StoreKind.allCases)
+    func aReleasedLeaseIsFreeEvenWhenTheClockStepsBack(kind: StoreKind) async throws {
+        let clock = TestClock()
+        try await withStore(kind, clock: clock) { store in
+            _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
+            _ = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(30))
+            clock.advance(.seconds(5))
+            #expect(try await store.releaseLease(organization: "org-a", session: "s1", worker: "w1"))
+            clock.advance(.seconds(-3))
+            #expect(try await store.leaseOwner(organization: "org-a", session: "s1") == nil)
+            let next = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w2", ttl: .seconds(10))
+            #expect(next.isGranted)
+            #expect(next.lease.owner == "w2")
+            #expect(next.lease.generation == 2)
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aLeaseGoesWithItsSession(kind: StoreKind) async throws {
         try await withStore(kind) { store in
