@@ -134,6 +134,34 @@ public enum StoreValidation {
         }
     }
 
+    static func limit(_ limit: Int) throws(StoreError) {
+        guard SessionPage.limits.contains(limit) else {
+            throw StoreError(.invalidArgument, "limit must be between \(SessionPage.limits.lowerBound) and \(SessionPage.limits.upperBound)")
+        }
+    }
+
+    /// `setStatus` and `unpair` never make a session paired: only `markPaired` does, with the
+    /// identity and credentials that go with it.
+    static func statusOtherThanPaired(_ status: SessionStatus) throws(StoreError) {
+        guard status != .paired else {
+            throw StoreError(.invalidArgument, "a session becomes paired only through markPaired, with its identity and credentials")
+        }
+    }
+
+    static func identity(_ identity: SessionIdentity) throws(StoreError) {
+        guard !identity.jid.isEmpty else { throw StoreError(.invalidArgument, "identity.jid must not be empty") }
+    }
+
+    static func permissions(_ permissions: Set<String>) throws(StoreError) {
+        guard !permissions.isEmpty, permissions.allSatisfy(isValidPermission) else {
+            throw StoreError(.invalidArgument, "permissions must be one or more of 1 to 64 characters of A-Z, a-z, 0-9, '_', '-', '.' and ':'")
+        }
+    }
+
+    static func replyKey(_ key: String) throws(StoreError) {
+        guard (1...128).contains(key.utf8.count) else { throw StoreError(.invalidArgument, "reply key must be 1 to 128 bytes") }
+    }
+
     static func ttl(_ ttl: Duration) throws(StoreError) -> Int64 {
         let (seconds, attoseconds) = ttl.components
         guard ttl > .zero, seconds < 86_400 * 365 else {

@@ -1,9 +1,10 @@
 import Foundation
 
 // The store interface. Nothing here names SQLite: a PostgreSQL store implements the same
-// protocols. Every method is one atomic operation (one transaction); organizations scope
-// everything, so a session or key of another organization behaves exactly like a missing one.
-// Getters answer nil for missing things; changes throw `.notFound`.
+// protocols, and `MemoryStore` implements them in memory for tests. Every method is one atomic
+// operation (one transaction); organizations scope everything, so a session or key of another
+// organization behaves exactly like a missing one. Getters answer nil for missing things; changes
+// throw `.notFound`. The lease rules are `LeaseRules`, shared by every implementation.
 
 /// Sessions of organizations, their status, identity and encrypted device credentials.
 public protocol SessionStore: Sendable {

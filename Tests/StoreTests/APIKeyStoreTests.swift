@@ -5,9 +5,10 @@ import Testing
 @testable import Store
 
 @Suite struct APIKeyStoreTests {
-    @Test func createListRevokeLookup() async throws {
+    @Test(arguments: StoreKind.allCases)
+    func createListRevokeLookup(kind: StoreKind) async throws {
         let clock = TestClock()
-        try await withStore(clock: clock) { store, path in
+        try await withStore(kind, clock: clock) { store in
             let created = try await store.createAPIKey(organization: "org-a", name: "CI", permissions: ["manage", "read"])
             #expect(created.key.hasPrefix("wlk_"))
             #expect(created.key.count == 4 + 43)
@@ -51,16 +52,17 @@ import Testing
             await #expect(throws: StoreError(.notFound)) { try await store.revokeAPIKey(organization: "org-a", id: "key_missing") }
             #expect(try await store.listAPIKeys(organization: "org-b").map(\.organization) == ["org-b"])
 
-            // The file holds the hash, never the key.
-            let bytes = databaseFileBytes(path)
+            // The store holds the hash, never the key.
+            let bytes = try await store.storedBytes()
             #expect(!bytes.contains(bytes: Data(created.key.utf8)))
             #expect(!bytes.contains(bytes: Data(created.key.dropFirst(4).utf8)))
             #expect(bytes.contains(bytes: Data(SHA256.hash(data: Data(created.key.utf8)))))
         }
     }
 
-    @Test func unknownAndMalformedKeysAreNotFound() async throws {
-        try await withStore { store, _ in
+    @Test(arguments: StoreKind.allCases)
+    func unknownAndMalformedKeysAreNotFound(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
             let created = try await store.createAPIKey(organization: "org-a", name: nil, permissions: ["manage"])
             var altered = Array(created.key)
             altered[altered.count - 1] = altered[altered.count - 1] == "0" ? "1" : "0"
@@ -72,8 +74,9 @@ import Testing
         }
     }
 
-    @Test func permissionsAreValidated() async throws {
-        try await withStore { store, _ in
+    @Test(arguments: StoreKind.allCases)
+    func permissionsAreValidated(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
             for permissions: Set<String> in [[], [""], ["has space"], [String(repeating: "p", count: 65)]] {
                 await #expect(throws: StoreError(.invalidArgument)) {
                     try await store.createAPIKey(organization: "org-a", name: nil, permissions: permissions)

@@ -3,13 +3,13 @@ import Testing
 
 @testable import Store
 
-/// Two store instances on one file stand in for two worker processes: each has its own
-/// connection and thread, and SQLite's file locks arbitrate between them as between processes.
+/// Two workers writing at once. On SQLite, two store instances on one file stand in for two worker
+/// processes: each has its own connection and thread, and SQLite's file locks arbitrate between
+/// them as between processes. On memory, many tasks share one store and its lock.
 @Suite struct ConcurrencyTests {
-    @Test func twoStoresWriteConcurrentlyWithoutBusyErrors() async throws {
-        try await withTemporaryDatabase { path in
-            let first = try await SQLiteStore.open(path: path, key: .key(testKey), busyTimeout: .seconds(20))
-            let second = try await SQLiteStore.open(path: path, key: .key(testKey), busyTimeout: .seconds(20))
+    @Test(arguments: StoreKind.allCases)
+    func twoWorkersWriteConcurrently(kind: StoreKind) async throws {
+        try await withStorePair(kind) { first, second in
             let perStore = 200
             let created = try await withThrowingTaskGroup(of: String.self) { group in
                 for index in 0..<perStore {
@@ -33,16 +33,12 @@ import Testing
             #expect(listed.count == 2 * perStore)
             #expect(Set(listed) == Set(created))
             #expect(try await first.session(organization: "org-a", id: created.first { $0.hasPrefix("sess_") }!) != nil)
-
-            await first.close()
-            await second.close()
         }
     }
 
-    @Test func exactlyOneWorkerWinsAContendedLease() async throws {
-        try await withTemporaryDatabase { path in
-            let first = try await SQLiteStore.open(path: path, key: .key(testKey), busyTimeout: .seconds(20))
-            let second = try await SQLiteStore.open(path: path, key: .key(testKey), busyTimeout: .seconds(20))
+    @Test(arguments: StoreKind.allCases)
+    func exactlyOneWorkerWinsAContendedLease(kind: StoreKind) async throws {
+        try await withStorePair(kind) { first, second in
             _ = try await first.createSession(organization: "org-a", id: "s1", name: nil)
             let results = try await withThrowingTaskGroup(of: LeaseAcquisition.self) { group in
                 for index in 0..<20 {
@@ -57,12 +53,29 @@ import Testing
             #expect(winners.count == 1)
             let owner = try #require(winners.first?.lease.owner)
             #expect(results.allSatisfy { $0.lease.owner == owner })
+            #expect(results.allSatisfy { $0.lease.generation == 1 })
             #expect(try await second.leaseOwner(organization: "org-a", session: "s1")?.owner == owner)
-            await first.close()
-            await second.close()
         }
     }
 
+    @Test(arguments: StoreKind.allCases)
+    func concurrentSavesOfOneReplyKeepTheFirst(kind: StoreKind) async throws {
+        try await withStorePair(kind) { first, second in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<20 {
+                    let store = index % 2 == 0 ? first : second
+                    group.addTask { try await store.saveReply(key: "k", status: 200 + index, body: Data("\(index)".utf8), ttl: .seconds(60)) }
+                }
+                try await group.waitForAll()
+            }
+            // Whichever save ran first, both see that one, whole.
+            let kept = try #require(try await first.reply(key: "k"))
+            #expect(try await second.reply(key: "k") == kept)
+            #expect(kept.body == Data("\(kept.status - 200)".utf8))
+        }
+    }
+
+    /// SQLite only: the key file.
     @Test func storesOpeningTogetherAgreeOnTheKeyFile() async throws {
         try await withTemporaryDatabase { path in
             let stores = try await withThrowingTaskGroup(of: SQLiteStore.self) { group in

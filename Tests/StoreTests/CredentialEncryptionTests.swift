@@ -7,6 +7,7 @@ import Testing
 @Suite struct CredentialEncryptionTests {
     static let marker = Data("DEVICE-CREDENTIALS-PLAINTEXT-MARKER-noise-identity-adv-secret".utf8)
 
+    /// SQLite only, as are the key tests below: files, the WAL, key files.
     @Test func credentialsAreNotReadableInTheDatabaseFiles() async throws {
         try await withTemporaryDatabase { path in
             let store = try await SQLiteStore.open(path: path, key: .key(testKey))
@@ -115,37 +116,45 @@ import Testing
         }
     }
 
-    @Test func blobCopiedToAnotherSessionIsRejected() async throws {
-        try await withStore { store, _ in
+    @Test(arguments: StoreKind.allCases)
+    func blobCopiedToAnotherSessionIsRejected(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
             for (organization, id) in [("org-a", "s1"), ("org-a", "s2"), ("org-b", "s1")] {
                 _ = try await store.createSession(organization: organization, id: id, name: nil)
                 _ = try await store.markPaired(
                     organization: organization, id: id, identity: sampleIdentity, credentials: Data("own \(organization) \(id)".utf8))
             }
-            // Someone with write access to the database copies org-a/s1's blob over the others.
-            try await store.perform(writing: true) { connection in
-                try connection.execute(
-                    """
-                    UPDATE session_credentials SET sealed = (
-                        SELECT sealed FROM session_credentials WHERE organization = 'org-a' AND session_id = 's1')
-                    WHERE NOT (organization = 'org-a' AND session_id = 's1')
-                    """)
-            }
+            // Someone with write access to the storage copies org-a/s1's blob over the others.
+            let sealed = try #require(try await store.sealedCredentials(organization: "org-a", id: "s1"))
+            try await store.overwriteSealedCredentials(organization: "org-a", id: "s2", with: sealed)
+            try await store.overwriteSealedCredentials(organization: "org-b", id: "s1", with: sealed)
             #expect(try await store.credentials(organization: "org-a", id: "s1") == Data("own org-a s1".utf8))
             await #expect(throws: StoreError(.credentialsRejected)) { try await store.credentials(organization: "org-a", id: "s2") }
             await #expect(throws: StoreError(.credentialsRejected)) { try await store.credentials(organization: "org-b", id: "s1") }
 
             // A flipped bit is rejected the same way.
-            try await store.perform(writing: true) { connection in
-                let sealed = try connection.query("SELECT sealed FROM session_credentials WHERE organization = 'org-a' AND session_id = 's1'") {
-                    $0.blob(0)
-                }[0]
-                var altered = sealed
-                altered[altered.count - 20] ^= 0x01
-                try connection.execute(
-                    "UPDATE session_credentials SET sealed = ? WHERE organization = 'org-a' AND session_id = 's1'", [.blob(altered)])
-            }
+            var altered = sealed
+            altered[altered.count - 20] ^= 0x01
+            try await store.overwriteSealedCredentials(organization: "org-a", id: "s1", with: altered)
             await #expect(throws: StoreError(.credentialsRejected)) { try await store.credentials(organization: "org-a", id: "s1") }
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func storedCredentialsAreSealed(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
+            _ = try await store.markPaired(organization: "org-a", id: "s1", identity: sampleIdentity, credentials: Self.marker)
+            #expect(try await store.credentials(organization: "org-a", id: "s1") == Self.marker)
+            let stored = try await store.storedBytes()
+            #expect(stored.contains(bytes: Data("628123456789:12@s.whatsapp.net".utf8)), "the search works: the identity is stored in clear")
+            #expect(!stored.contains(bytes: Self.marker))
+            #expect(!stored.contains(bytes: Self.marker.prefix(16)))
+            #expect(!stored.contains(bytes: testKeyBytes))
+            // Sealed in the documented format: version 1, nonce, ciphertext, tag.
+            let sealed = try #require(try await store.sealedCredentials(organization: "org-a", id: "s1"))
+            #expect(sealed.first == 1)
+            #expect(sealed.count == 1 + 12 + Self.marker.count + 16)
         }
     }
 

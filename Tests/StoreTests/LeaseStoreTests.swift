@@ -4,9 +4,10 @@ import Testing
 @testable import Store
 
 @Suite struct LeaseStoreTests {
-    @Test func acquireContendExpireTakeOverRenewRelease() async throws {
+    @Test(arguments: StoreKind.allCases)
+    func acquireContendExpireTakeOverRenewRelease(kind: StoreKind) async throws {
         let clock = TestClock()
-        try await withStore(clock: clock) { store, _ in
+        try await withStore(kind, clock: clock) { store in
             _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
             #expect(try await store.leaseOwner(organization: "org-a", session: "s1") == nil)
 
@@ -71,9 +72,10 @@ import Testing
         }
     }
 
-    @Test func expiredLeaseNobodyTookIsRenewable() async throws {
+    @Test(arguments: StoreKind.allCases)
+    func expiredLeaseNobodyTookIsRenewable(kind: StoreKind) async throws {
         let clock = TestClock()
-        try await withStore(clock: clock) { store, _ in
+        try await withStore(kind, clock: clock) { store in
             _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
             _ = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(1))
             clock.advance(.seconds(5))
@@ -83,8 +85,9 @@ import Testing
         }
     }
 
-    @Test func leasesAreValidatedAndScoped() async throws {
-        try await withStore { store, _ in
+    @Test(arguments: StoreKind.allCases)
+    func leasesAreValidatedAndScoped(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
             _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
             await #expect(throws: StoreError(.notFound)) {
                 try await store.acquireLease(organization: "org-a", session: "nope", worker: "w1", ttl: .seconds(1))
@@ -102,6 +105,75 @@ import Testing
             #expect(try await store.leaseOwner(organization: "org-b", session: "s1") == nil)
             #expect(try await store.releaseLease(organization: "org-b", session: "s1", worker: "w1") == false)
             #expect(try await store.leaseOwner(organization: "org-a", session: "s1")?.owner == "w1")
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func theHolderMayReleaseAnExpiredLeaseNobodyTook(kind: StoreKind) async throws {
+        let clock = TestClock()
+        try await withStore(kind, clock: clock) { store in
+            _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
+            let first = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(1))
+            clock.advance(.seconds(5))
+            #expect(try await store.releaseLease(organization: "org-a", session: "s1", worker: "w2") == false)
+            #expect(try await store.releaseLease(organization: "org-a", session: "s1", worker: "w1"))
+            // Released: no longer renewable by its old holder, and the next tenure is a new generation.
+            #expect(try await store.renewLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(10)) == nil)
+            let next = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(10))
+            #expect(next.isGranted)
+            #expect(next.lease.generation == first.lease.generation + 1)
+        }
+    }
+
+    /// A released lease is nobody's, even when the clock steps back to before the release and the
+    /// record's expiry lies ahead again.
+    @Test(arguments: StoreKind.allCases)
+    func aReleasedLeaseIsFreeEvenWhenTheClockStepsBack(kind: StoreKind) async throws {
+        let clock = TestClock()
+        try await withStore(kind, clock: clock) { store in
+            _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
+            _ = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(30))
+            clock.advance(.seconds(5))
+            #expect(try await store.releaseLease(organization: "org-a", session: "s1", worker: "w1"))
+            clock.advance(.seconds(-3))
+            #expect(try await store.leaseOwner(organization: "org-a", session: "s1") == nil)
+            let next = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w2", ttl: .seconds(10))
+            #expect(next.isGranted)
+            #expect(next.lease.owner == "w2")
+            #expect(next.lease.generation == 2)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aLeaseGoesWithItsSession(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
+            _ = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(30))
+            try await store.deleteSession(organization: "org-a", id: "s1")
+            #expect(try await store.leaseOwner(organization: "org-a", session: "s1") == nil)
+            #expect(try await store.renewLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(30)) == nil)
+            #expect(try await store.releaseLease(organization: "org-a", session: "s1", worker: "w1") == false)
+            await #expect(throws: StoreError(.notFound)) {
+                try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(30))
+            }
+        }
+    }
+
+    /// Worker ids are compared byte by byte, as SQL compares text: two spellings of one name
+    /// are two workers.
+    @Test(arguments: StoreKind.allCases)
+    func workersAreComparedByTheirBytes(kind: StoreKind) async throws {
+        let composed = "w\u{E9}"
+        let decomposed = "we\u{301}"
+        try await withStore(kind) { store in
+            _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
+            let held = try await store.acquireLease(organization: "org-a", session: "s1", worker: composed, ttl: .seconds(30))
+            #expect(
+                try await store.acquireLease(organization: "org-a", session: "s1", worker: decomposed, ttl: .seconds(30))
+                    == .heldByAnother(held.lease))
+            #expect(try await store.renewLease(organization: "org-a", session: "s1", worker: decomposed, ttl: .seconds(30)) == nil)
+            #expect(try await store.releaseLease(organization: "org-a", session: "s1", worker: decomposed) == false)
+            #expect(try await store.leaseOwner(organization: "org-a", session: "s1")?.owner.utf8.elementsEqual(composed.utf8) == true)
         }
     }
 }

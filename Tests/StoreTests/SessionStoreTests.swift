@@ -4,9 +4,10 @@ import Testing
 @testable import Store
 
 @Suite struct SessionStoreTests {
-    @Test func createGetListDelete() async throws {
+    @Test(arguments: StoreKind.allCases)
+    func createGetListDelete(kind: StoreKind) async throws {
         let clock = TestClock()
-        try await withStore(clock: clock) { store, _ in
+        try await withStore(kind, clock: clock) { store in
             let created = try await store.createSession(organization: "org-a", id: "main", name: "Main line")
             #expect(created.organization == "org-a")
             #expect(created.id == "main")
@@ -35,8 +36,9 @@ import Testing
         }
     }
 
-    @Test func anotherOrganizationsSessionLooksMissing() async throws {
-        try await withStore { store, _ in
+    @Test(arguments: StoreKind.allCases)
+    func anotherOrganizationsSessionLooksMissing(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
             _ = try await store.createSession(organization: "org-a", id: "shared", name: nil)
             let paired = try await store.createSession(organization: "org-a", id: "paired", name: nil)
             _ = try await store.markPaired(organization: "org-a", id: paired.id, identity: sampleIdentity, credentials: Data("secret".utf8))
@@ -69,17 +71,18 @@ import Testing
         }
     }
 
-    @Test func duplicateIDIsAConflict() async throws {
-        try await withStore { store, _ in
+    @Test(arguments: StoreKind.allCases)
+    func duplicateIDIsAConflict(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
             _ = try await store.createSession(organization: "org-a", id: "dup", name: "first")
             await #expect(throws: StoreError(.conflict)) { try await store.createSession(organization: "org-a", id: "dup", name: "second") }
             #expect(try await store.session(organization: "org-a", id: "dup")?.name == "first")
         }
     }
 
-    @Test(arguments: ["", String(repeating: "a", count: 65), "has space", "slash/", "dot.", "ümlaut", "semi;colon", "nul\u{0}"])
-    func invalidIDsAreRefused(id: String) async throws {
-        try await withStore { store, _ in
+    @Test(arguments: StoreKind.allCases, ["", String(repeating: "a", count: 65), "has space", "slash/", "dot.", "ümlaut", "semi;colon", "nul\u{0}"])
+    func invalidIDsAreRefused(kind: StoreKind, id: String) async throws {
+        try await withStore(kind) { store in
             await #expect(throws: StoreError(.invalidArgument)) { try await store.createSession(organization: "org-a", id: id, name: nil) }
             await #expect(throws: StoreError(.invalidArgument)) { try await store.session(organization: "org-a", id: id) }
             let listed = try await store.listSessions(organization: "org-a", limit: 100, cursor: nil)
@@ -87,16 +90,17 @@ import Testing
         }
     }
 
-    @Test(arguments: ["a", "A-b_9", String(repeating: "z", count: 64), "sess_custom"])
-    func validIDsAreAccepted(id: String) async throws {
-        try await withStore { store, _ in
+    @Test(arguments: StoreKind.allCases, ["a", "A-b_9", String(repeating: "z", count: 64), "sess_custom"])
+    func validIDsAreAccepted(kind: StoreKind, id: String) async throws {
+        try await withStore(kind) { store in
             let created = try await store.createSession(organization: "org-a", id: id, name: nil)
             #expect(created.id == id)
         }
     }
 
-    @Test func otherArgumentsAreValidated() async throws {
-        try await withStore { store, _ in
+    @Test(arguments: StoreKind.allCases)
+    func otherArgumentsAreValidated(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
             await #expect(throws: StoreError(.invalidArgument)) { try await store.createSession(organization: "", id: nil, name: nil) }
             await #expect(throws: StoreError(.invalidArgument)) { try await store.createSession(organization: "org-a", id: nil, name: "") }
             await #expect(throws: StoreError(.invalidArgument)) { try await store.createSession(organization: "org-a", id: nil, name: "line\nbreak") }
@@ -109,9 +113,10 @@ import Testing
         }
     }
 
-    @Test func generatedIDsAreSortableByCreation() async throws {
+    @Test(arguments: StoreKind.allCases)
+    func generatedIDsAreSortableByCreation(kind: StoreKind) async throws {
         let clock = TestClock()
-        try await withStore(clock: clock) { store, _ in
+        try await withStore(kind, clock: clock) { store in
             var ids: [String] = []
             for index in 0..<60 {
                 // Runs of ids in the same millisecond, then later ones.
@@ -135,9 +140,10 @@ import Testing
         }
     }
 
-    @Test func paginationHasNoGapsOrDuplicatesUnderConcurrentInserts() async throws {
+    @Test(arguments: StoreKind.allCases)
+    func paginationHasNoGapsOrDuplicatesUnderConcurrentInserts(kind: StoreKind) async throws {
         let clock = TestClock()
-        try await withStore(clock: clock) { store, _ in
+        try await withStore(kind, clock: clock) { store in
             var existing: [Session] = []
             for index in 0..<23 {
                 if index % 3 == 0 { clock.advance(.milliseconds(1)) }
@@ -173,9 +179,10 @@ import Testing
         }
     }
 
-    @Test func markPairedStoresIdentityAndCredentialsTogether() async throws {
+    @Test(arguments: StoreKind.allCases)
+    func markPairedStoresIdentityAndCredentialsTogether(kind: StoreKind) async throws {
         let clock = TestClock()
-        try await withStore(clock: clock) { store, _ in
+        try await withStore(kind, clock: clock) { store in
             _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
             #expect(try await store.credentials(organization: "org-a", id: "s1") == nil)
 
@@ -201,7 +208,7 @@ import Testing
             #expect(unpaired.identity == nil)
             #expect(unpaired.pairedAt == nil)
             #expect(try await store.credentials(organization: "org-a", id: "s1") == nil)
-            #expect(try await credentialRows(store) == 0)
+            #expect(try await store.storedCredentialCount() == 0)
             await #expect(throws: StoreError(.invalidState)) {
                 try await store.replaceCredentials(organization: "org-a", id: "s1", credentials: rotated)
             }
@@ -209,9 +216,9 @@ import Testing
             // Delete removes identity, credentials and lease with the session.
             _ = try await store.markPaired(organization: "org-a", id: "s1", identity: sampleIdentity, credentials: blob)
             _ = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(30))
-            #expect(try await credentialRows(store) == 1)
+            #expect(try await store.storedCredentialCount() == 1)
             try await store.deleteSession(organization: "org-a", id: "s1")
-            #expect(try await credentialRows(store) == 0)
+            #expect(try await store.storedCredentialCount() == 0)
             #expect(try await store.leaseOwner(organization: "org-a", session: "s1") == nil)
             _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
             #expect(try await store.credentials(organization: "org-a", id: "s1") == nil)
@@ -219,8 +226,10 @@ import Testing
         }
     }
 
+    /// SQLite only: the failure is injected with a trigger. The memory store seals before it
+    /// touches the session and writes the record back only when the whole change succeeded.
     @Test func markPairedIsAllOrNothing() async throws {
-        try await withStore { store, _ in
+        try await withSQLiteStore { store, _ in
             _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
             // Make the credentials write fail after the identity update ran in the same transaction.
             try await store.perform(writing: true) { connection in
@@ -241,18 +250,118 @@ import Testing
         }
     }
 
-    @Test func closedStoreRefusesWork() async throws {
-        try await withTemporaryDatabase { path in
-            let store = try await SQLiteStore.open(path: path, key: .key(testKey))
-            await store.close()
-            await store.close()
-            await #expect(throws: StoreError(.closed)) { try await store.createSession(organization: "org-a", id: nil, name: nil) }
+    @Test(arguments: StoreKind.allCases)
+    func pagesEndExactlyAtTheLastSession(kind: StoreKind) async throws {
+        let clock = TestClock()
+        try await withStore(kind, clock: clock) { store in
+            for id in ["c", "a", "b"] {
+                _ = try await store.createSession(organization: "org-a", id: id, name: nil)
+            }
+            // All three in one millisecond: ties go by id.
+            let full = try await store.listSessions(organization: "org-a", limit: 3, cursor: nil)
+            #expect(full.sessions.map(\.id) == ["a", "b", "c"])
+            #expect(full.nextCursor == nil, "a page that holds the rest has no next page")
+
+            let first = try await store.listSessions(organization: "org-a", limit: 2, cursor: nil)
+            #expect(first.sessions.map(\.id) == ["a", "b"])
+            let cursor = try #require(first.nextCursor)
+            let second = try await store.listSessions(organization: "org-a", limit: 2, cursor: cursor)
+            #expect(second.sessions.map(\.id) == ["c"])
+            #expect(second.nextCursor == nil)
+
+            // Deleting the session a cursor points after does not disturb the next page.
+            try await store.deleteSession(organization: "org-a", id: "b")
+            #expect(try await store.listSessions(organization: "org-a", limit: 2, cursor: cursor).sessions.map(\.id) == ["c"])
         }
     }
-}
 
-func credentialRows(_ store: SQLiteStore) async throws -> Int64 {
-    try await store.perform(writing: false) { connection in
-        try connection.query("SELECT COUNT(*) FROM session_credentials") { $0.integer(0) }.first ?? -1
+    @Test(arguments: StoreKind.allCases)
+    func pairingRules(kind: StoreKind) async throws {
+        let clock = TestClock()
+        try await withStore(kind, clock: clock) { store in
+            _ = try await store.createSession(organization: "org-a", id: "s1", name: "Line")
+            await #expect(throws: StoreError(.invalidArgument)) {
+                try await store.markPaired(organization: "org-a", id: "s1", identity: SessionIdentity(jid: "", deviceID: 1), credentials: Data())
+            }
+            await #expect(throws: StoreError(.invalidState)) {
+                try await store.replaceCredentials(organization: "org-a", id: "s1", credentials: Data("k".utf8))
+            }
+            #expect(try await store.session(organization: "org-a", id: "s1")?.status == .created)
+
+            _ = try await store.markPaired(organization: "org-a", id: "s1", identity: sampleIdentity, credentials: Data("first".utf8))
+            // Re-pairing replaces the identity and the credentials; the name and creation time stay.
+            clock.advance(.seconds(3))
+            let other = SessionIdentity(jid: "15550001111:3@s.whatsapp.net", deviceID: 3, pushName: "Bo")
+            let repaired = try await store.markPaired(organization: "org-a", id: "s1", identity: other, credentials: Data("second".utf8))
+            #expect(repaired.identity == other)
+            #expect(repaired.pairedAt == clock.now)
+            #expect(repaired.updatedAt == clock.now)
+            #expect(repaired.name == "Line")
+            #expect(repaired.createdAt == clock.now.addingTimeInterval(-3))
+            #expect(try await store.credentials(organization: "org-a", id: "s1") == Data("second".utf8))
+            #expect(try await store.storedCredentialCount() == 1)
+
+            // Unpair never sets paired, takes the status it is given, and works in any state.
+            await #expect(throws: StoreError(.invalidArgument)) { try await store.unpair(organization: "org-a", id: "s1", status: .paired) }
+            #expect(try await store.session(organization: "org-a", id: "s1")?.status == .paired)
+            clock.advance(.seconds(1))
+            let failed = try await store.unpair(organization: "org-a", id: "s1", status: .failed)
+            #expect(failed.status == .failed)
+            #expect(failed.updatedAt == clock.now)
+            #expect(failed.identity == nil)
+            #expect(try await store.unpair(organization: "org-a", id: "s1").status == .loggedOut)
+            #expect(try await store.session(organization: "org-a", id: "s1")?.status == .loggedOut)
+
+            // Once unpaired, any status but paired may be set again.
+            #expect(try await store.setStatus(organization: "org-a", id: "s1", status: .pairing).status == .pairing)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func timestampsAreWholeMilliseconds(kind: StoreKind) async throws {
+        // A clock between two milliseconds: stored times read back as the nearest whole one.
+        let clock = TestClock(Date(timeIntervalSince1970: 1_700_000_000.1237))
+        try await withStore(kind, clock: clock) { store in
+            let expected = Date(storeMilliseconds: 1_700_000_000_124)
+            #expect(clock.now != expected)
+            let created = try await store.createSession(organization: "org-a", id: "s1", name: nil)
+            #expect(created.createdAt == expected)
+            #expect(try await store.session(organization: "org-a", id: "s1")?.createdAt == expected)
+            let paired = try await store.markPaired(organization: "org-a", id: "s1", identity: sampleIdentity, credentials: Data())
+            #expect(paired.pairedAt == expected)
+            let key = try await store.createAPIKey(organization: "org-a", name: nil, permissions: ["manage"])
+            #expect(key.record.createdAt == expected)
+            #expect(try await store.revokeAPIKey(organization: "org-a", id: key.record.id).revokedAt == expected)
+            let lease = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .milliseconds(1500))
+            #expect(lease.lease.acquiredAt == expected)
+            #expect(lease.lease.expiresAt == Date(storeMilliseconds: 1_700_000_001_624))
+        }
+    }
+
+    /// SQL compares text byte by byte; so must every store, or one organization could see another's
+    /// sessions through a canonically equivalent spelling of its name.
+    @Test(arguments: StoreKind.allCases)
+    func organizationsAreComparedByTheirBytes(kind: StoreKind) async throws {
+        let composed = "caf\u{E9}"
+        let decomposed = "cafe\u{301}"
+        #expect(composed == decomposed, "Swift's == would mix them up")
+        try await withStore(kind) { store in
+            _ = try await store.createSession(organization: composed, id: "s1", name: nil)
+            _ = try await store.markPaired(organization: composed, id: "s1", identity: sampleIdentity, credentials: Data("k".utf8))
+            _ = try await store.createAPIKey(organization: composed, name: nil, permissions: ["manage"])
+
+            #expect(try await store.session(organization: decomposed, id: "s1") == nil)
+            #expect(try await store.credentials(organization: decomposed, id: "s1") == nil)
+            #expect(try await store.listSessions(organization: decomposed, limit: 10, cursor: nil).sessions.isEmpty)
+            #expect(try await store.listAPIKeys(organization: decomposed).isEmpty)
+            await #expect(throws: StoreError(.notFound)) { try await store.deleteSession(organization: decomposed, id: "s1") }
+            await #expect(throws: StoreError(.notFound)) {
+                try await store.acquireLease(organization: decomposed, session: "s1", worker: "w", ttl: .seconds(1))
+            }
+            let created = try await store.createSession(organization: decomposed, id: "s1", name: nil)
+            #expect(created.organization.utf8.elementsEqual(decomposed.utf8))
+            #expect(try await store.session(organization: composed, id: "s1")?.status == .paired)
+            #expect(try await store.listSessions(organization: composed, limit: 10, cursor: nil).sessions.count == 1)
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Synchronization
+import Testing
 
 @testable import Store
 
@@ -41,18 +42,140 @@ func withTemporaryDatabase<T>(_ body: (String) async throws -> T) async throws -
     return try await body(directory.databasePath)
 }
 
-/// Runs `body` with a store on a fresh database (fixed key, test clock), closing it afterwards.
-func withStore<T>(clock: TestClock = TestClock(), key: StoreKey = testKey, _ body: (SQLiteStore, String) async throws -> T) async throws -> T {
+/// The store implementations the behavioural suites run against: every test that takes a `kind`
+/// runs once on each.
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case memory
+
+    var testDescription: String { rawValue }
+}
+
+/// A store under test, with what the tests read or alter behind its back. Each implementation
+/// answers from its own storage: the database for SQLite, the state under the lock for memory.
+protocol InspectableStore: WalinkStore {
+    /// How many sessions have sealed credentials stored.
+    func storedCredentialCount() async throws -> Int
+    /// The sealed credentials of a session, as stored.
+    func sealedCredentials(organization: String, id: String) async throws -> Data?
+    /// Overwrites a session's stored credentials, as someone with write access to the storage could.
+    func overwriteSealedCredentials(organization: String, id: String, with sealed: Data) async throws
+    /// Every byte the store keeps, as someone reading its storage would see them.
+    func storedBytes() async throws -> Data
+}
+
+extension SQLiteStore: InspectableStore {
+    func storedCredentialCount() async throws -> Int {
+        Int(try await credentialRows(self))
+    }
+
+    func sealedCredentials(organization: String, id: String) async throws -> Data? {
+        try await perform(writing: false) { connection in
+            try connection.query(
+                "SELECT sealed FROM session_credentials WHERE organization = ? AND session_id = ?", [.text(organization), .text(id)]
+            ) { $0.blob(0) }.first
+        }
+    }
+
+    func overwriteSealedCredentials(organization: String, id: String, with sealed: Data) async throws {
+        try await perform(writing: true) { connection in
+            let changed = try connection.execute(
+                "UPDATE session_credentials SET sealed = ? WHERE organization = ? AND session_id = ?",
+                [.blob(sealed), .text(organization), .text(id)])
+            guard changed == 1 else { throw StoreError(.notFound, "no credentials to overwrite") }
+        }
+    }
+
+    func storedBytes() async throws -> Data { databaseFileBytes(path) }
+}
+
+extension MemoryStore: InspectableStore {
+    func storedCredentialCount() async throws -> Int {
+        state.withLock { state in state.sessions.values.flatMap(\.values).count(where: { $0.sealedCredentials != nil }) }
+    }
+
+    func sealedCredentials(organization: String, id: String) async throws -> Data? {
+        state.withLock { state in state.storedSession(organization: organization, id: id)?.sealedCredentials }
+    }
+
+    func overwriteSealedCredentials(organization: String, id: String, with sealed: Data) async throws {
+        try state.withLock { state in
+            guard state.storedSession(organization: organization, id: id)?.sealedCredentials != nil else {
+                throw StoreError(.notFound, "no credentials to overwrite")
+            }
+            state.sessions[ExactText(organization)]?[id]?.sealedCredentials = sealed
+        }
+    }
+
+    /// Every string and blob reachable from the state, found by reflection so no field is missed.
+    func storedBytes() async throws -> Data {
+        state.withLock { state in reflectedBytes(state) }
+    }
+}
+
+private func reflectedBytes(_ value: Any) -> Data {
+    switch value {
+    case let text as String: Data(text.utf8)
+    case let data as Data: data
+    case let bytes as [UInt8]: Data(bytes)
+    default: Mirror(reflecting: value).children.reduce(into: Data()) { $0.append(reflectedBytes($1.value)) }
+    }
+}
+
+/// Runs `body` with a fresh, empty store of `kind` (fixed key, test clock), closing it afterwards.
+func withStore<T>(
+    _ kind: StoreKind, clock: TestClock = TestClock(), key: StoreKey = testKey, _ body: (any InspectableStore) async throws -> T
+) async throws -> T {
+    switch kind {
+    case .sqlite:
+        try await withSQLiteStore(clock: clock, key: key) { store, _ in try await body(store) }
+    case .memory:
+        try await closing(MemoryStore(key: key, clock: clock)) { store in try await body(store) }
+    }
+}
+
+/// Two handles on one store's data, standing in for two workers. SQLite: two stores on one file,
+/// each with its own connection and thread, as two processes would have (SQLite's file locks
+/// arbitrate). Memory: the same store twice, since a memory store is shared only within its process.
+func withStorePair<T>(_ kind: StoreKind, _ body: (any WalinkStore, any WalinkStore) async throws -> T) async throws -> T {
+    switch kind {
+    case .sqlite:
+        try await withTemporaryDatabase { path in
+            let first = try await SQLiteStore.open(path: path, key: .key(testKey), busyTimeout: .seconds(20))
+            return try await closing(first) { first in
+                let second = try await SQLiteStore.open(path: path, key: .key(testKey), busyTimeout: .seconds(20))
+                return try await closing(second) { second in try await body(first, second) }
+            }
+        }
+    case .memory:
+        try await closing(MemoryStore(key: testKey, clock: TestClock())) { store in try await body(store, store) }
+    }
+}
+
+/// Runs `body` with an SQLite store on a fresh database (fixed key, test clock) and its path,
+/// closing it afterwards; for the tests of what only SQLite has (files, migrations, SQL).
+func withSQLiteStore<T>(clock: TestClock = TestClock(), key: StoreKey = testKey, _ body: (SQLiteStore, String) async throws -> T) async throws -> T {
     try await withTemporaryDatabase { path in
         let store = try await SQLiteStore.open(path: path, key: .key(key), clock: clock)
-        do {
-            let result = try await body(store, path)
-            await store.close()
-            return result
-        } catch {
-            await store.close()
-            throw error
-        }
+        return try await closing(store) { store in try await body(store, path) }
+    }
+}
+
+/// Runs `body`, then closes `store` whether `body` threw or not.
+func closing<S: WalinkStore, T>(_ store: S, _ body: (S) async throws -> T) async throws -> T {
+    do {
+        let result = try await body(store)
+        await store.close()
+        return result
+    } catch {
+        await store.close()
+        throw error
+    }
+}
+
+func credentialRows(_ store: SQLiteStore) async throws -> Int64 {
+    try await store.perform(writing: false) { connection in
+        try connection.query("SELECT COUNT(*) FROM session_credentials") { $0.integer(0) }.first ?? -1
     }
 }
 

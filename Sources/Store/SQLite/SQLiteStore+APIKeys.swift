@@ -19,9 +19,7 @@ extension SQLiteStore {
     public func createAPIKey(organization: String, name: String?, permissions: Set<String>) async throws(StoreError) -> CreatedAPIKey {
         try StoreValidation.organization(organization)
         try StoreValidation.name(name)
-        guard !permissions.isEmpty, permissions.allSatisfy(StoreValidation.isValidPermission) else {
-            throw StoreError(.invalidArgument, "permissions must be one or more of 1 to 64 characters of A-Z, a-z, 0-9, '_', '-', '.' and ':'")
-        }
+        try StoreValidation.permissions(permissions)
         let key = APIKeyFormat.generate()
         let hash = Data(APIKeyFormat.hash(key))
         let displayPrefix = APIKeyFormat.displayPrefix(of: key)

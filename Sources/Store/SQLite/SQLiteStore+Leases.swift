@@ -1,5 +1,7 @@
 import Foundation
 
+// The decisions are `LeaseRules`'; here the lease record is only read and written, inside the
+// operation's write transaction (`BEGIN IMMEDIATE`), so no other worker changes it in between.
 extension SQLiteStore {
     private static func lease(_ row: SQLiteRow) -> Lease {
         Lease(
@@ -15,6 +17,24 @@ extension SQLiteStore {
     private static let leaseQuery =
         "SELECT organization, session_id, owner, acquired_at, expires_at, generation FROM session_leases WHERE organization = ? AND session_id = ?"
 
+    private static func fetchLease(_ connection: SQLiteConnection, organization: String, session: String) throws -> Lease? {
+        try connection.query(leaseQuery, [.text(organization), .text(session)], lease).first
+    }
+
+    private static func storeLease(_ connection: SQLiteConnection, _ lease: Lease) throws {
+        try connection.execute(
+            """
+            INSERT INTO session_leases (organization, session_id, owner, acquired_at, expires_at, generation) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (organization, session_id) DO UPDATE SET
+                owner = excluded.owner, acquired_at = excluded.acquired_at, expires_at = excluded.expires_at, generation = excluded.generation
+            """,
+            [
+                .text(lease.organization), .text(lease.session), .text(lease.owner), .integer(lease.acquiredAt.storeMilliseconds),
+                .integer(lease.expiresAt.storeMilliseconds), .integer(lease.generation),
+            ]
+        )
+    }
+
     public func acquireLease(organization: String, session: String, worker: String, ttl: Duration) async throws(StoreError) -> LeaseAcquisition {
         try StoreValidation.organization(organization)
         try StoreValidation.sessionID(session)
@@ -24,43 +44,14 @@ extension SQLiteStore {
             let key: [SQLiteValue] = [.text(organization), .text(session)]
             let exists = try connection.query("SELECT 1 FROM sessions WHERE organization = ? AND id = ?", key) { _ in true }.first ?? false
             guard exists else { throw StoreError(.notFound, "session not found") }
-            // Read the time inside the write transaction: no other worker can change the lease
+            // The time is read inside the write transaction: no other worker can change the lease
             // between this reading and the write below.
-            let now = clock.now.storeMilliseconds
-            let expires = now + ttlMilliseconds
-            let current = try connection.query(Self.leaseQuery, key, Self.lease).first
-            let granted: Lease
-            switch current {
-            case nil:
-                granted = Lease(
-                    organization: organization, session: session, owner: worker,
-                    acquiredAt: Date(storeMilliseconds: now), expiresAt: Date(storeMilliseconds: expires), generation: 1)
-                try connection.execute(
-                    "INSERT INTO session_leases (organization, session_id, owner, acquired_at, expires_at, generation) VALUES (?, ?, ?, ?, ?, 1)",
-                    key + [.text(worker), .integer(now), .integer(expires)]
-                )
-            case let lease? where lease.owner == worker && lease.expiresAt.storeMilliseconds > now:
-                // Re-acquiring one's own valid lease extends it; nobody else held it in between.
-                granted = Lease(
-                    organization: organization, session: session, owner: worker,
-                    acquiredAt: lease.acquiredAt, expiresAt: Date(storeMilliseconds: expires), generation: lease.generation)
-                try connection.execute(
-                    "UPDATE session_leases SET expires_at = ? WHERE organization = ? AND session_id = ?",
-                    [.integer(expires)] + key
-                )
-            case let lease? where lease.expiresAt.storeMilliseconds <= now:
-                // Expired or released: a new tenure, whoever takes it.
-                granted = Lease(
-                    organization: organization, session: session, owner: worker,
-                    acquiredAt: Date(storeMilliseconds: now), expiresAt: Date(storeMilliseconds: expires), generation: lease.generation + 1)
-                try connection.execute(
-                    "UPDATE session_leases SET owner = ?, acquired_at = ?, expires_at = ?, generation = ? WHERE organization = ? AND session_id = ?",
-                    [.text(worker), .integer(now), .integer(expires), .integer(granted.generation)] + key
-                )
-            case let lease?:
-                return .heldByAnother(lease)
-            }
-            return .granted(granted)
+            let current = try Self.fetchLease(connection, organization: organization, session: session)
+            let decision = LeaseRules.acquire(
+                current, organization: organization, session: session, worker: worker, now: clock.now.storeMilliseconds,
+                ttlMilliseconds: ttlMilliseconds)
+            if case .granted(let lease) = decision { try Self.storeLease(connection, lease) }
+            return decision
         }
     }
 
@@ -70,14 +61,12 @@ extension SQLiteStore {
         try StoreValidation.worker(worker)
         let ttlMilliseconds = try StoreValidation.ttl(ttl)
         return try await perform(writing: true) { [clock] connection in
-            let key: [SQLiteValue] = [.text(organization), .text(session)]
-            let expires = clock.now.storeMilliseconds + ttlMilliseconds
-            let changed = try connection.execute(
-                "UPDATE session_leases SET expires_at = ? WHERE organization = ? AND session_id = ? AND owner = ?",
-                [.integer(expires)] + key + [.text(worker)]
-            )
-            guard changed > 0 else { return nil }
-            return try connection.query(Self.leaseQuery, key, Self.lease).first
+            let current = try Self.fetchLease(connection, organization: organization, session: session)
+            guard let renewed = LeaseRules.renew(current, worker: worker, now: clock.now.storeMilliseconds, ttlMilliseconds: ttlMilliseconds) else {
+                return nil
+            }
+            try Self.storeLease(connection, renewed)
+            return renewed
         }
     }
 
@@ -86,12 +75,10 @@ extension SQLiteStore {
         try StoreValidation.sessionID(session)
         try StoreValidation.worker(worker)
         return try await perform(writing: true) { [clock] connection in
-            // The row stays, owned by nobody and expired, so the next tenure's generation is
-            // still one more than this one's (a released holder's stale token never matches again).
-            try connection.execute(
-                "UPDATE session_leases SET owner = '', expires_at = MIN(expires_at, ?) WHERE organization = ? AND session_id = ? AND owner = ?",
-                [.integer(clock.now.storeMilliseconds), .text(organization), .text(session), .text(worker)]
-            ) > 0
+            let current = try Self.fetchLease(connection, organization: organization, session: session)
+            guard let released = LeaseRules.release(current, worker: worker, now: clock.now.storeMilliseconds) else { return false }
+            try Self.storeLease(connection, released)
+            return true
         }
     }
 
@@ -99,10 +86,8 @@ extension SQLiteStore {
         try StoreValidation.organization(organization)
         try StoreValidation.sessionID(session)
         return try await perform(writing: false) { [clock] connection in
-            let now = clock.now.storeMilliseconds
-            return try connection.query(
-                Self.leaseQuery + " AND expires_at > ? AND owner <> ''", [.text(organization), .text(session), .integer(now)], Self.lease
-            ).first
+            let current = try Self.fetchLease(connection, organization: organization, session: session)
+            return LeaseRules.valid(current, now: clock.now.storeMilliseconds)
         }
     }
 }

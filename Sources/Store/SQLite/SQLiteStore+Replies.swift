@@ -2,7 +2,7 @@ import Foundation
 
 extension SQLiteStore {
     public func saveReply(key: String, status: Int, body: Data, ttl: Duration) async throws(StoreError) {
-        guard !key.isEmpty, key.utf8.count <= 128 else { throw StoreError(.invalidArgument, "reply key must be 1 to 128 bytes") }
+        try StoreValidation.replyKey(key)
         let ttlMilliseconds = try StoreValidation.ttl(ttl)
         try await perform(writing: true) { [clock] connection in
             let now = clock.now.storeMilliseconds

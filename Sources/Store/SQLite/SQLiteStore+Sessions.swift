@@ -90,9 +90,7 @@ extension SQLiteStore {
 
     public func listSessions(organization: String, limit: Int, cursor: String?) async throws(StoreError) -> SessionPage {
         try StoreValidation.organization(organization)
-        guard SessionPage.limits.contains(limit) else {
-            throw StoreError(.invalidArgument, "limit must be between \(SessionPage.limits.lowerBound) and \(SessionPage.limits.upperBound)")
-        }
+        try StoreValidation.limit(limit)
         let after = try cursor.map { (cursor) throws(StoreError) in try SessionCursor(decoding: cursor) }
         return try await perform(writing: false) { connection in
             let sessions: [Session]
@@ -132,9 +130,7 @@ extension SQLiteStore {
 
     public func setStatus(organization: String, id: String, status: SessionStatus) async throws(StoreError) -> Session {
         try Self.validate(organization: organization, id: id)
-        guard status != .paired else {
-            throw StoreError(.invalidArgument, "a session becomes paired only through markPaired, with its identity and credentials")
-        }
+        try StoreValidation.statusOtherThanPaired(status)
         return try await perform(writing: true) { [clock] connection in
             var session = try Self.requireSession(connection, organization: organization, id: id)
             guard session.status != .paired else {
@@ -153,7 +149,7 @@ extension SQLiteStore {
 
     public func markPaired(organization: String, id: String, identity: SessionIdentity, credentials: Data) async throws(StoreError) -> Session {
         try Self.validate(organization: organization, id: id)
-        guard !identity.jid.isEmpty else { throw StoreError(.invalidArgument, "identity.jid must not be empty") }
+        try StoreValidation.identity(identity)
         return try await perform(writing: true) { [clock, sealer] connection in
             let sealed = try sealer.seal(credentials, organization: organization, session: id)
             let now = clock.now.truncatedToStoreMilliseconds
@@ -181,7 +177,7 @@ extension SQLiteStore {
 
     public func unpair(organization: String, id: String, status: SessionStatus) async throws(StoreError) -> Session {
         try Self.validate(organization: organization, id: id)
-        guard status != .paired else { throw StoreError(.invalidArgument, "unpair needs a status other than paired") }
+        try StoreValidation.statusOtherThanPaired(status)
         return try await perform(writing: true) { [clock] connection in
             let now = clock.now.truncatedToStoreMilliseconds
             let changed = try connection.execute(
