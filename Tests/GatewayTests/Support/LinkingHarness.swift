@@ -29,11 +29,15 @@ struct LinkingHarness {
         var nextQR: Duration = .seconds(10)
         var refs = 6
         var pairingCode: Duration = .seconds(60)
+        /// The link's keepalive interval (nil: the default, 20-30 s).
+        var keepAlive: ClosedRange<Duration>? = nil
     }
 
     static func start(
-        timing: Timing = Timing(), workerID: String = "linker", names: WalinkNames? = nil, maxLinks: Int = 1000, logger: Logger? = nil
+        timing: Timing = Timing(), workerID: String = "linker", names: WalinkNames? = nil, maxLinks: Int = 1000, logger: Logger? = nil,
+        amqp explicitAMQP: AMQPConfiguration? = nil
     ) async throws -> LinkingHarness {
+        let amqp = try explicitAMQP ?? TestBroker.configuration()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("walink-linking-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var simulatorLogger = Logger(label: "walink.test-simulator")
@@ -56,14 +60,14 @@ struct LinkingHarness {
         )
         let linking = try linkingConfiguration(endpoints, timing: timing, maxLinks: maxLinks)
         let worker = try await TestWorker.start(
-            store: store, linking: linking, authenticator: GatewayAuthenticator(callers: callers), names: names, logger: logger,
+            store: store, linking: linking, authenticator: GatewayAuthenticator(callers: callers), amqp: amqp, names: names, logger: logger,
             configure: { $0.workerID = workerID }
         )
-        let caller = try TestCaller(names: worker.names)
+        let caller = try TestCaller(names: worker.names, amqp: amqp)
 
         let queue = TestBroker.uniqueName("events")
         let listener = AMQPClient(
-            configuration: try TestBroker.configuration(),
+            configuration: amqp,
             topology: AMQPTopology(
                 exchanges: [AMQPTopology.Exchange(name: worker.names.eventsExchange, type: "topic")],
                 queues: [AMQPTopology.Queue(name: queue, durable: false, exclusive: true, autoDelete: true)],
@@ -93,6 +97,7 @@ struct LinkingHarness {
         link.firstQRLifetime = timing.firstQR
         link.nextQRLifetime = timing.nextQR
         link.pairingCodeLifetime = timing.pairingCode
+        if let keepAlive = timing.keepAlive { link.keepAliveInterval = keepAlive }
         return LinkManager.Configuration(link: link, leaseDuration: .seconds(30), maximumConcurrentLinks: maxLinks)
     }
 
