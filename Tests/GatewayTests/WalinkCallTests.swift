@@ -9,9 +9,12 @@ import WalinkTestSupport
         ["WALINK_AMQP_URL": TestBroker.url, "WALINK_TOPOLOGY_PREFIX": worker.names.prefix]
     }
 
+    /// Far above what an answer takes, so a busy machine never turns a slow answer into exit 3.
+    let patience = ["--timeout", "120"]
+
     @Test func printsStatusAndBodyAndExitsZeroOnSuccess() async throws {
         let worker = try await TestWorker.start()
-        let result = try await runWalink(["call", "worker.ping"], environment: environment(worker))
+        let result = try await runWalink(["call", "worker.ping"] + patience, environment: environment(worker))
         #expect(result.status == 0)
         #expect(result.output.hasPrefix("status: 200\n"))
         let body = try JSONParser.parse(Array(result.output.dropFirst("status: 200\n".count).utf8))
@@ -22,15 +25,15 @@ import WalinkTestSupport
     @Test func exitsOneOnAnErrorAnswer() async throws {
         let counter = CountingHandler()
         let worker = try await TestWorker.start(handlers: [counter])
-        let unknown = try await runWalink(["call", "no.such.command"], environment: environment(worker))
+        let unknown = try await runWalink(["call", "no.such.command"] + patience, environment: environment(worker))
         #expect(unknown.status == 1)
         #expect(unknown.output.contains("status: 501"))
         #expect(unknown.output.contains("\"not_implemented\""))
         // --param values are strings, --json carries types, --session sets "session".
-        let typed = try await runWalink(["call", "test.count", "--param", "id=x", "--json", "{\"ms\":1}"], environment: environment(worker))
+        let typed = try await runWalink(["call", "test.count", "--param", "id=x", "--json", "{\"ms\":1}"] + patience, environment: environment(worker))
         #expect(typed.status == 0)
         #expect(counter.count("x") == 1)
-        let mistyped = try await runWalink(["call", "test.count", "--param", "id=x", "--param", "ms=1"], environment: environment(worker))
+        let mistyped = try await runWalink(["call", "test.count", "--param", "id=x", "--param", "ms=1"] + patience, environment: environment(worker))
         #expect(mistyped.status == 1)
         #expect(mistyped.output.contains("\"field\": \"ms\""))
         await worker.stop()
