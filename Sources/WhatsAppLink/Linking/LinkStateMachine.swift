@@ -140,6 +140,8 @@ struct LinkStateMachine: Sendable {
     let configuration: LinkConfiguration
     let random: any LinkRandom
 
+    /// Written only by the transitions (internal so that those in the `+QR`, `+PairingCode` and `+Pairing`
+    /// files can); the driver and the tests only read it.
     var state = State.idle(waiting: [])
     /// The credentials, with the adv secret kept current.
     var credentials: DeviceCredentials
