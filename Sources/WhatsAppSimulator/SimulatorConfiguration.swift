@@ -26,6 +26,9 @@ public struct SimulatorConfiguration: Sendable {
     public var handshakeTimeout: Duration
     /// How long a phone action waits for the companion (ack, `companion_finish`, `pair-device-sign`).
     public var phoneReplyTimeout: Duration
+    /// After `<stream:error code="515">` WhatsApp leaves the socket to the companion, which closes it and
+    /// logs in on a new one; the server closes it itself only if the companion has not after this long.
+    public var restartCloseTimeout: Duration
     /// The `<count value>` answered to a logged-in companion's prekey count query before it uploads any.
     public var initialPreKeyCount: Int
     /// Largest WebSocket message accepted from a client.
@@ -49,6 +52,7 @@ public struct SimulatorConfiguration: Sendable {
         closeWhenRefsExpire: Bool = true,
         handshakeTimeout: Duration = .seconds(20),
         phoneReplyTimeout: Duration = .seconds(30),
+        restartCloseTimeout: Duration = .seconds(10),
         initialPreKeyCount: Int = 0,
         maxMessageSize: Int = 1 << 20,
         phones: [PhoneAccount] = [],
@@ -66,6 +70,7 @@ public struct SimulatorConfiguration: Sendable {
         self.closeWhenRefsExpire = closeWhenRefsExpire
         self.handshakeTimeout = handshakeTimeout
         self.phoneReplyTimeout = phoneReplyTimeout
+        self.restartCloseTimeout = restartCloseTimeout
         self.initialPreKeyCount = initialPreKeyCount
         self.maxMessageSize = maxMessageSize
         self.phones = phones
@@ -84,7 +89,7 @@ public struct SimulatorConfiguration: Sendable {
             throw SimulatorError(.invalidConfiguration, detail: "refs count must be 1...64")
         }
         guard firstRefLifetime > .zero, laterRefLifetime > .zero, handshakeTimeout > .zero,
-            phoneReplyTimeout > .zero
+            phoneReplyTimeout > .zero, restartCloseTimeout > .zero
         else { throw SimulatorError(.invalidConfiguration, detail: "durations must be positive") }
         guard maxMessageSize >= 1024, maxMessageSize <= 1 << 24 + 16 else {
             throw SimulatorError(.invalidConfiguration, detail: "max message size out of range")

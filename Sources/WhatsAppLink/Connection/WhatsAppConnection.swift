@@ -177,7 +177,7 @@ public final class WhatsAppConnection: Sendable {
             let finish = try handshake.makeClientFinish(payload: payload)
             try await socket.send(try writer.frame(NoiseHandshakeMessages.encodeClientFinish(finish)))
             let transport = try handshake.split()
-            logger.debug("noise handshake complete")
+            logger.debug("Noise handshake complete")
             return WhatsAppConnection(
                 socket: socket, writer: writer, reader: reader, transport: transport, serverStaticKey: peer.staticKey,
                 logger: logger)

@@ -69,8 +69,7 @@ public final class LinkClient: Sendable {
         self.logger = logger
         var initial = State()
         do {
-            initial.machine = try LinkStateMachine(
-                credentials: credentials, configuration: configuration, random: random, logger: logger)
+            initial.machine = try LinkStateMachine(credentials: credentials, configuration: configuration, random: random)
         } catch {
             initial.machineError = error
         }
@@ -146,7 +145,7 @@ public final class LinkClient: Sendable {
         }
         guard firstRun else { return }
         if let error = state.withLock({ $0.machineError }) {
-            logger.error("invalid credentials", metadata: ["error": "\(error)"])
+            logger.error("Invalid credentials", metadata: [LinkMetadataKey.error: "\(error.code)"])
             await onEvent(.failed(LinkFailure(.handshakeFailed, "invalid credentials: \(error.code)")))
             endRun()
             return
@@ -188,14 +187,14 @@ public final class LinkClient: Sendable {
                 group.addTask { await self.connectAndRead(id: id, payload: payload) }
             case .send(let node):
                 guard let connection = currentConnection() else {
-                    logger.debug("nothing to send on", metadata: ["tag": "\(node.tag)"])
+                    logger.debug("Nothing to send on", metadata: [LinkMetadataKey.tag: "\(node.tag)"])
                     continue
                 }
                 do {
                     try await connection.send(node)
                 } catch {
                     // The reader reports the broken connection.
-                    logger.debug("send failed", metadata: ["tag": "\(node.tag)", "error": "\(error.code)"])
+                    logger.debug("Send failed", metadata: [LinkMetadataKey.tag: "\(node.tag)", LinkMetadataKey.error: "\(error.code)"])
                 }
             case .close:
                 if let connection = currentConnection() {
@@ -213,6 +212,8 @@ public final class LinkClient: Sendable {
                 await onEvent(event)
             case .answerCodeRequest(let id, let result):
                 resolveRequest(id, result)
+            case .log(let record):
+                record.log(to: logger)
             case .finish:
                 return true
             }
@@ -234,7 +235,7 @@ public final class LinkClient: Sendable {
                 configuration: configuration.connectionConfiguration, noiseKey: credentials.noiseKey, payload: payload,
                 eventLoopGroup: eventLoopGroup, logger: logger)
         } catch {
-            logger.debug("connection failed", metadata: ["connection": "\(id)", "error": "\(error)"])
+            logger.debug("Connection failed", metadata: [LinkMetadataKey.connection: "\(id)", LinkMetadataKey.error: "\(error)"])
             inputContinuation.yield(.connectionFailed(id, error))
             return
         }
@@ -251,7 +252,7 @@ public final class LinkClient: Sendable {
         var closeError: WhatsAppConnectionError?
         do {
             for try await node in connection.nodes {
-                logger.trace("received", metadata: ["tag": "\(node.tag)", "id": "\(node["id"] ?? "")"])
+                logger.trace("Received", metadata: [LinkMetadataKey.tag: "\(node.tag)", LinkMetadataKey.stanzaID: "\(node["id"] ?? "-")"])
                 inputContinuation.yield(.received(id, node))
             }
         } catch {

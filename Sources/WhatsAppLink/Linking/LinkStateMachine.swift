@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import WhatsAppProtocol
 
 /// A point in time as the state machine sees it: a monotonic reading for durations and the wall clock for
@@ -87,6 +86,8 @@ enum LinkAction: Sendable {
     case emit(LinkEvent)
     /// Answer a pairing-code request.
     case answerCodeRequest(Int, Result<PairingCode, LinkError>)
+    /// Something worth a log line; the machine holds no logger.
+    case log(LinkLogRecord)
     /// The run is over: stop (after the actions before this one).
     case finish
 }
@@ -96,22 +97,30 @@ enum LinkAction: Sendable {
 /// login and the post-login iqs, keepalive, and exactly one terminal event.
 ///
 /// Feed it ``LinkInput``s with the time they happened; it returns the ``LinkAction``s to carry out.
+///
+/// Each phase's data lives in its ``State`` case (postgres-nio's ConnectionStateMachine shape): the refs and
+/// the pairing-code exchange exist only while registered, the paired identity only from pair-success on.
+/// What spans phases stays here: the device's keys, the connection id, timers, iqs and keepalive.
 struct LinkStateMachine: Sendable {
-    enum Phase: Sendable, Hashable {
-        case idle
+    enum State: Sendable {
+        /// Not started. Pairing-code requests made this early wait for the refs.
+        case idle(waiting: [PendingCodeRequest])
         /// The registration connection is being opened.
-        case registering
+        case registering(waiting: [PendingCodeRequest])
         /// The registration connection is up: refs, scans, pairing codes.
-        case registered
+        case registered(Registration)
         /// pair-success accepted; waiting for the 515 and the close.
-        case restarting
+        case restarting(PairedIdentity)
         /// The login connection is being opened.
-        case loggingIn
+        case loggingIn(PairedIdentity)
         /// The login connection is up; waiting for `<success>`.
-        case awaitingSuccess
+        case awaitingSuccess(PairedIdentity)
         /// `<success>` arrived; the post-login iqs are running.
-        case postLogin
+        case postLogin(PostLogin)
         case finished
+        /// Only while a transition mutates a payload in place: the payload then has no second owner, so
+        /// its arrays are not copied on write.
+        case modifying
     }
 
     /// What an iq we sent was for.
@@ -119,98 +128,71 @@ struct LinkStateMachine: Sendable {
         case companionHello, companionFinish, ping, preKeyCount, preKeyUpload, passive
     }
 
-    /// The pairing code of this session (at most one is live, 2026 §C.3).
-    struct CodeSession: Sendable {
-        enum Stage: Sendable { case requested, live, stage2 }
+    /// A pairing-code request not answered yet.
+    struct PendingCodeRequest: Sendable {
+        var id: Int
         var phone: PhoneNumber
-        var code: PairingCode
-        var ephemeral: KeyPair
         var showPushNotification: Bool
-        var stage: Stage
-        var helloID: String
-        var ref: [UInt8] = []
-        var primaryHellos = 0
-    }
-
-    /// What pair-success told us, once verified.
-    struct PairedIdentity: Sendable {
-        var jid: JID
-        var lid: JID?
-        var platform: String?
-        var businessName: String?
-        var clientProps: [UInt8]?
-        var signedDeviceIdentity: [UInt8]
-        var primaryIdentityKey: [UInt8]
-        var keyIndex: UInt32
     }
 
     // MARK: State
 
     let configuration: LinkConfiguration
     let random: any LinkRandom
-    let logger: Logger
 
-    var phase = Phase.idle
+    /// Written only by the transitions (internal so that those in the `+QR`, `+PairingCode` and `+Pairing`
+    /// files can); the driver and the tests only read it.
+    var state = State.idle(waiting: [])
     /// The credentials, with the adv secret kept current.
     var credentials: DeviceCredentials
+    /// The adv secret's rules (rotation, pair-code adoption); its current value is `credentials.advSecretKey`.
     var advSecret: AdvSecretState
 
-    var connectionID = 0
-    var connectionOpen = false
-
-    // QR
-    var refs: [String] = []
-    var refIndex = 0
-    var refStartedAt: Duration = .zero
-    var refLifetime: Duration = .zero
-    var qrShowing = false
-    var qrExhausted = false
-    var qrSequence = 0
-    /// The QR string last emitted, while it is current.
-    var currentQR: String?
-    var pairDeviceReceived = false
-
-    // Pairing code
-    var code: CodeSession?
-    /// Requests waiting for readiness or the server's answer: request id → phone.
-    var codeWaiters: [(id: Int, phone: PhoneNumber, showPush: Bool)] = []
-
-    var passkeyActive = false
-    var identity: PairedIdentity?
-    var preKeys: [PreKey] = []
-    /// When `<success>` arrived.
-    var pairedAt: Date?
+    /// The connection the machine last asked for; inputs about others are stale.
+    private(set) var connectionID = 0
 
     // iqs and timers
-    var iqPrefix: String
-    var iqCounter = 0
-    var pendingIQs: [String: PendingIQ] = [:]
-    var timerGenerations: [LinkTimer.Kind: Int] = [:]
-    var timerCounter = 0
+    private let iqPrefix: String
+    private var iqCounter = 0
+    private(set) var pendingIQs: [String: PendingIQ] = [:]
+    private(set) var timerGenerations: [LinkTimer.Kind: Int] = [:]
+    private var timerCounter = 0
 
     // Keepalive
-    var awaitingPong = false
-    var receivedSincePing = false
-    var missedPings = 0
+    private var awaitingPong = false
+    private var receivedSincePing = false
+    private var missedPings = 0
 
-    init(
-        credentials: DeviceCredentials, configuration: LinkConfiguration, random: any LinkRandom, logger: Logger
-    )
-        throws(AdvSecretError)
-    {
+    init(credentials: DeviceCredentials, configuration: LinkConfiguration, random: any LinkRandom) throws(AdvSecretError) {
         self.credentials = credentials
         self.configuration = configuration
         self.random = random
-        self.logger = logger
         advSecret = try AdvSecretState(initial: credentials.advSecretKey)
         let prefix = random.bytes(2)
         iqPrefix = "\(prefix[0]).\(prefix[1])-"
     }
 
+    /// The QR string last emitted, while its ref is the one showing.
+    var currentQR: String? {
+        guard case .registered(let registration) = state, case .showing(let rotation) = registration.refs else {
+            return nil
+        }
+        return rotation.code
+    }
+
+    /// Whether the current connection is up (handshake done, not closed yet).
+    private var isConnectionOpen: Bool {
+        switch state {
+        case .registered, .restarting, .awaitingSuccess, .postLogin: true
+        case .idle, .registering, .loggingIn, .finished: false
+        case .modifying: preconditionFailure("state read while being modified")
+        }
+    }
+
     // MARK: Entry point
 
     mutating func handle(_ input: LinkInput, at now: LinkTime) -> [LinkAction] {
-        guard phase != .finished else {
+        if case .finished = state {
             // Late inputs after the end; only requests still need an answer.
             if case .requestPairingCode(let id, _, _) = input {
                 return [.answerCodeRequest(id, .failure(LinkError(.sessionEnded)))]
@@ -219,26 +201,25 @@ struct LinkStateMachine: Sendable {
         }
         switch input {
         case .start:
-            guard phase == .idle else { return [] }
-            phase = .registering
+            guard case .idle(let waiting) = state else { return [] }
+            state = .registering(waiting: waiting)
             return [
                 .connect(
                     nextConnectionID(),
-                    payload: ClientPayloadBuilder.registration(
-                        credentials: credentials, profile: configuration.clientProfile))
+                    payload: ClientPayloadBuilder.registration(credentials: credentials, profile: configuration.clientProfile))
             ]
         case .connectionOpened(let id):
             guard id == connectionID else { return [] }
             return connectionOpened(now)
         case .connectionFailed(let id, let error):
-            guard id == connectionID else { return [] }
-            connectionOpen = false
-            return finish(.failed(Self.failure(for: error)))
+            // Idle has no connection yet: nothing can have failed.
+            guard id == connectionID, !isIdle else { return [] }
+            return finish(.failed(Self.failure(for: error)), connectionGone: true)
         case .connectionClosed(let id, let error):
-            guard id == connectionID else { return [] }
+            guard id == connectionID, !isIdle else { return [] }
             return connectionClosed(error, now)
         case .received(let id, let node):
-            guard id == connectionID, connectionOpen else { return [] }
+            guard id == connectionID, isConnectionOpen else { return [] }
             receivedSincePing = true
             return received(node, now)
         case .timerFired(let timer):
@@ -246,84 +227,85 @@ struct LinkStateMachine: Sendable {
             timerGenerations[timer.kind] = nil
             return timerFired(timer.kind, now)
         case .requestPairingCode(let id, let phone, let showPush):
-            return requestPairingCode(id: id, phone: phone, showPush: showPush, now)
+            return requestPairingCode(PendingCodeRequest(id: id, phone: phone, showPushNotification: showPush), now)
         case .abandonPairingCodeRequest(let id):
-            codeWaiters.removeAll { $0.id == id }
-            return [.cancelTimer(.codeRequest(id))]
+            // The requester has its answer (cancelled) already.
+            guard removeWaitingRequest(id) != nil else { return [] }
+            return [cancel(.codeRequest(id))]
         case .cancel:
-            var actions = answerAllWaiters(LinkError(.cancelled))
+            var actions = answerAllWaiting(LinkError(.cancelled))
             actions += endRun()
             return actions
         }
+    }
+
+    private var isIdle: Bool {
+        if case .idle = state { true } else { false }
     }
 
     // MARK: Connections
 
     private mutating func nextConnectionID() -> Int {
         connectionID += 1
-        connectionOpen = false
         return connectionID
     }
 
     private mutating func connectionOpened(_ now: LinkTime) -> [LinkAction] {
-        connectionOpen = true
+        switch state {
+        case .registering(let waiting):
+            state = .registered(Registration(pairingCode: PairingCodeExchange(waiting: waiting)))
+            return connectionUp(.registration) + [startTimer(.pairDevice, after: configuration.pairDeviceTimeout)]
+        case .loggingIn(let identity):
+            state = .awaitingSuccess(identity)
+            return connectionUp(.login)
+        case .idle, .registered, .restarting, .awaitingSuccess, .postLogin, .finished:
+            // Only a connection being opened can open.
+            return []
+        case .modifying:
+            preconditionFailure("state read while being modified")
+        }
+    }
+
+    private mutating func connectionUp(_ purpose: LinkLogRecord.ConnectionPurpose) -> [LinkAction] {
         missedPings = 0
         awaitingPong = false
-        var actions = [startTimer(.keepAlive, after: random.duration(in: configuration.keepAliveInterval))]
-        switch phase {
-        case .registering:
-            phase = .registered
-            logger.debug("registration connection up")
-            actions.append(startTimer(.pairDevice, after: configuration.pairDeviceTimeout))
-        case .loggingIn:
-            phase = .awaitingSuccess
-            logger.debug("login connection up")
-        default:
-            break
-        }
-        return actions
+        return [
+            .log(.connectionUp(purpose)),
+            startTimer(.keepAlive, after: random.duration(in: configuration.keepAliveInterval)),
+        ]
     }
 
     private mutating func connectionClosed(_ error: WhatsAppConnectionError?, _ now: LinkTime) -> [LinkAction] {
-        let wasOpen = connectionOpen
-        connectionOpen = false
-        switch phase {
-        case .restarting:
+        switch state {
+        case .restarting(let identity):
             // The expected close after 515 (or our own after the restart timeout): log in on a new connection.
-            return [cancel(.restart), cancel(.keepAlive)] + openLoginConnection()
-        case .postLogin:
+            return [cancel(.restart), cancel(.keepAlive)] + openLoginConnection(identity)
+        case .postLogin(let postLogin):
             // <success> arrived: the login worked even if the connection dropped before the follow-up iqs.
-            return finish(.paired(pairedDevice(now)))
+            return finish(.paired(pairedDevice(postLogin)), connectionGone: true)
         case .registering, .loggingIn:
             // A close before the handshake finished is reported by connectionFailed; be safe anyway.
-            return finish(.failed(LinkFailure(.connectionLost, "connection closed during the handshake")))
-        default:
-            if lastRefIsRunningOut(now) {
-                // WhatsApp closes the socket once its last code is done (spec §4.4), which races with our
-                // own rotation timer: this is the end of the codes, not a failure.
-                return finish(.timeout)
-            }
-            let detail = error.map { "\($0.code)" } ?? (wasOpen ? "closed by the server" : "closed")
-            return finish(.failed(LinkFailure(.connectionLost, "connection lost: \(detail)")))
+            return finish(.failed(LinkFailure(.connectionLost, "connection closed during the handshake")), connectionGone: true)
+        case .registered(let registration) where lastRefIsRunningOut(registration, now):
+            // WhatsApp closes the socket once its last code is done (spec §4.4), which races with our own
+            // rotation timer: this is the end of the codes, not a failure.
+            return finish(.timeout, connectionGone: true)
+        case .registered, .awaitingSuccess:
+            let detail = error.map { "\($0.code)" } ?? "closed by the server"
+            return finish(.failed(LinkFailure(.connectionLost, "connection lost: \(detail)")), connectionGone: true)
+        case .idle, .finished:
+            return []
+        case .modifying:
+            preconditionFailure("state read while being modified")
         }
     }
 
-    /// Whether the QR codes were about to run out anyway (nothing else, such as a pairing code or a
-    /// passkey wait, needing the connection): the server's clock runs a little ahead of ours, so
-    /// its close may come while we still show the last ref, or even the one before.
-    private func lastRefIsRunningOut(_ now: LinkTime) -> Bool {
-        guard isRegistered, qrShowing, !refs.isEmpty, code == nil, codeWaiters.isEmpty, !passkeyActive else { return false }
-        let laterRefs = Int64(max(0, refs.count - 1 - refIndex))
-        let remaining = refStartedAt + refLifetime - now.elapsed + configuration.nextQRLifetime * laterRefs
-        let total = configuration.firstQRLifetime + configuration.nextQRLifetime * Int64(refs.count - 1)
-        return remaining <= max(.seconds(2), total / 10)
-    }
-
-    private mutating func openLoginConnection() -> [LinkAction] {
-        guard let identity, let username = UInt64(identity.jid.user) else {
+    private mutating func openLoginConnection(_ identity: PairedIdentity) -> [LinkAction] {
+        // pair-success was only accepted with a numeric user; checked again rather than trapping.
+        guard let username = UInt64(identity.jid.user) else {
             return finish(.failed(LinkFailure(.serverError, "paired JID has no numeric user")))
         }
-        phase = .loggingIn
+        state = .loggingIn(identity)
         let payload = ClientPayloadBuilder.login(
             username: username, device: UInt32(identity.jid.device), profile: configuration.clientProfile)
         return [
@@ -370,11 +352,9 @@ struct LinkStateMachine: Sendable {
         case "receipt", "message", "call":
             return Stanzas.ack(for: node).map { [.send($0)] } ?? []
         case "xmlstreamend":
-            logger.debug("server ended the stream")
-            return []
+            return [.log(.streamEnded)]
         default:
-            logger.debug("ignoring stanza", metadata: ["tag": "\(node.tag)"])
-            return []
+            return [.log(.stanzaIgnored(tag: node.tag))]
         }
     }
 
@@ -394,24 +374,25 @@ struct LinkStateMachine: Sendable {
         if type == "get", node["xmlns"] == "urn:xmpp:ping", let id = node["id"] {
             return [.send(Stanzas.iqResult(to: node.attributes["from"] ?? Stanzas.server, id: id))]
         }
-        logger.debug("ignoring iq", metadata: ["type": "\(type ?? "")", "id": "\(node["id"] ?? "")"])
-        return []
+        return [.log(.iqIgnored(type: type, id: node["id"]))]
     }
 
-    private mutating func iqAnswered(
-        _ purpose: PendingIQ, node: BinaryNode?, isError: Bool, _ now: LinkTime
-    )
-        -> [LinkAction]
-    {
+    private mutating func iqAnswered(_ purpose: PendingIQ, node: BinaryNode?, isError: Bool, _ now: LinkTime) -> [LinkAction] {
         switch purpose {
         case .ping:
             awaitingPong = false
             missedPings = 0
             return []
-        case .companionHello:
-            return companionHelloAnswered(node: node, isError: isError, now)
-        case .companionFinish:
-            return companionFinishAnswered(node: node, isError: isError, now)
+        case .companionHello, .companionFinish:
+            guard case .registered(var registration) = state else { return [] }
+            state = .modifying
+            let outcome: RegistrationOutcome
+            if purpose == .companionHello {
+                outcome = companionHelloAnswered(node: node, isError: isError, &registration, now)
+            } else {
+                outcome = companionFinishAnswered(node: node, isError: isError, &registration, now)
+            }
+            return settle(registration, outcome)
         case .preKeyCount, .preKeyUpload, .passive:
             return postLoginStep(purpose, node: node, isError: isError, now)
         }
@@ -420,29 +401,30 @@ struct LinkStateMachine: Sendable {
     private mutating func receivedNotification(_ node: BinaryNode, _ now: LinkTime) -> [LinkAction] {
         // The ack goes first, as whatsmeow sends it (code-conn1: ack, then companion_finish); it carries
         // nothing that depends on the handling.
-        var actions: [LinkAction] = Stanzas.ack(for: node).map { [.send($0)] } ?? []
-        switch node["type"] {
-        case "companion_reg_refresh":
-            actions += receivedRegRefresh(node, now)
-        case "link_code_companion_reg":
-            actions += receivedLinkCodeNotification(node, now)
-        case "passkey_prologue_request":
-            actions += receivedPasskeyRequest(node, now)
-        default:
-            logger.debug("notification", metadata: ["type": "\(node["type"] ?? "")"])
+        let ack: [LinkAction] = Stanzas.ack(for: node).map { [.send($0)] } ?? []
+        let type = node["type"]
+        guard type == "companion_reg_refresh" || type == "link_code_companion_reg" || type == "passkey_prologue_request"
+        else { return ack + [.log(.notificationIgnored(type: type))] }
+        // All three belong to the registration; once paired they are only acked.
+        guard case .registered(var registration) = state else { return ack }
+        state = .modifying
+        let outcome: RegistrationOutcome
+        switch type {
+        case "companion_reg_refresh": outcome = receivedRegRefresh(node, &registration, now)
+        case "link_code_companion_reg": outcome = receivedLinkCodeNotification(node, &registration, now)
+        default: outcome = receivedPasskeyRequest(node, &registration)
         }
-        return actions
+        return ack + settle(registration, outcome)
     }
 
     private mutating func receivedStreamError(_ node: BinaryNode, _ now: LinkTime) -> [LinkAction] {
         let code = node["code"].flatMap { Int($0) }
-        if code == 515, phase == .restarting {
-            logger.debug("restart required; closing to log in")
-            return [.close]
+        if code == 515, case .restarting = state {
+            return [.log(.restartRequested), .close]
         }
         var detail = "stream error \(node["code"] ?? "without code")"
         if let conflict = node.child(named: "conflict") { detail += ", conflict \(conflict["type"] ?? "")" }
-        switch phase {
+        switch state {
         case .awaitingSuccess, .postLogin:
             return finish(.failed(LinkFailure(.loginFailed, detail, serverCode: code)))
         default:
@@ -450,50 +432,40 @@ struct LinkStateMachine: Sendable {
         }
     }
 
-    private mutating func receivedPasskeyRequest(_ node: BinaryNode, _ now: LinkTime) -> [LinkAction] {
-        guard phase == .registered, identity == nil, Stanzas.isFromServer(node), !passkeyActive else { return [] }
-        passkeyActive = true
-        logger.info("server requested passkey verification; assertions are not supported, keeping the connection up")
-        return [.emit(.awaitingPasskey), startTimer(.passkey, after: configuration.passkeyTimeout)]
-    }
-
     // MARK: Timers
 
     private mutating func timerFired(_ kind: LinkTimer.Kind, _ now: LinkTime) -> [LinkAction] {
         switch kind {
-        case .qrRotation: return nextRef(now)
-        case .pairDevice:
-            guard phase == .registered, !pairDeviceReceived else { return [] }
-            return finish(.failed(LinkFailure(.timeout, "no pair-device from the server")))
-        case .pairingCode: return pairingCodeExpired(now)
-        case .pairingCodeStage2: return pairingCodeStage2Expired(now)
+        case .qrRotation, .pairDevice, .pairingCode, .pairingCodeStage2, .passkey:
+            // The registration's own timers; after pair-success they are cancelled, so only stale ones remain.
+            guard case .registered(var registration) = state else { return [] }
+            state = .modifying
+            let outcome = registrationTimerFired(kind, &registration, now)
+            return settle(registration, outcome)
         case .codeRequest(let id):
-            guard codeWaiters.contains(where: { $0.id == id }) else { return [] }
-            codeWaiters.removeAll { $0.id == id }
+            guard removeWaitingRequest(id) != nil else { return [] }
             return [.answerCodeRequest(id, .failure(LinkError(.timeout)))]
         case .iq(let id):
             guard let purpose = pendingIQs.removeValue(forKey: id) else { return [] }
-            logger.debug("iq timed out", metadata: ["id": "\(id)"])
-            return iqAnswered(purpose, node: nil, isError: true, now)
-        case .keepAlive: return keepAlive(now)
+            return [.log(.iqTimedOut(id: id))] + iqAnswered(purpose, node: nil, isError: true, now)
+        case .keepAlive:
+            return keepAlive(now)
         case .restart:
-            guard phase == .restarting else { return [] }
-            logger.debug("no restart from the server in time; closing to log in")
-            return [.close]
+            guard case .restarting = state else { return [] }
+            return [.log(.restartTimedOut), .close]
         case .login:
-            guard phase == .loggingIn || phase == .awaitingSuccess else { return [] }
-            return finish(.failed(LinkFailure(.timeout, "no <success> after logging in")))
+            switch state {
+            case .loggingIn, .awaitingSuccess: return finish(.failed(LinkFailure(.timeout, "no <success> after logging in")))
+            default: return []
+            }
         case .postLogin:
-            guard phase == .postLogin else { return [] }
-            return finish(.paired(pairedDevice(now)))
-        case .passkey:
-            passkeyActive = false
-            return endIfNothingOutstanding()
+            guard case .postLogin(let postLogin) = state else { return [] }
+            return finish(.paired(pairedDevice(postLogin)))
         }
     }
 
     private mutating func keepAlive(_ now: LinkTime) -> [LinkAction] {
-        guard connectionOpen else { return [] }
+        guard isConnectionOpen else { return [] }
         if awaitingPong && !receivedSincePing {
             missedPings += 1
         } else {
@@ -507,6 +479,115 @@ struct LinkStateMachine: Sendable {
         awaitingPong = true
         receivedSincePing = false
         return [.send(Stanzas.ping(id: id)), startTimer(.keepAlive, after: random.duration(in: configuration.keepAliveInterval))]
+    }
+
+    // MARK: Pairing-code requests
+
+    private mutating func requestPairingCode(_ request: PendingCodeRequest, _ now: LinkTime) -> [LinkAction] {
+        switch state {
+        case .idle(var waiting), .registering(var waiting):
+            // Before the refs: the request waits (for the first requester's number only).
+            if let first = waiting.first, first.phone != request.phone {
+                return [.answerCodeRequest(request.id, .failure(LinkError(.numberConflict)))]
+            }
+            let wasIdle = isIdle
+            state = .modifying
+            waiting.append(request)
+            state = wasIdle ? .idle(waiting: waiting) : .registering(waiting: waiting)
+            return [startTimer(.codeRequest(request.id), after: configuration.pairingCodeRequestTimeout)]
+        case .registered(var registration):
+            state = .modifying
+            let outcome = requestPairingCode(request, &registration, now)
+            return settle(registration, outcome)
+        case .restarting, .loggingIn, .awaitingSuccess, .postLogin:
+            return [.answerCodeRequest(request.id, .failure(LinkError(.alreadyPaired)))]
+        case .finished:
+            return [.answerCodeRequest(request.id, .failure(LinkError(.sessionEnded)))]
+        case .modifying:
+            preconditionFailure("state read while being modified")
+        }
+    }
+
+    /// Forgets the waiting request `id`; nil if no request with that id waits.
+    private mutating func removeWaitingRequest(_ id: Int) -> PendingCodeRequest? {
+        switch state {
+        case .idle(var waiting), .registering(var waiting):
+            guard let index = waiting.firstIndex(where: { $0.id == id }) else { return nil }
+            let wasIdle = isIdle
+            state = .modifying
+            let request = waiting.remove(at: index)
+            state = wasIdle ? .idle(waiting: waiting) : .registering(waiting: waiting)
+            return request
+        case .registered(var registration):
+            guard let index = registration.pairingCode.waiting.firstIndex(where: { $0.id == id }) else { return nil }
+            state = .modifying
+            let request = registration.pairingCode.waiting.remove(at: index)
+            state = .registered(registration)
+            return request
+        case .restarting, .loggingIn, .awaitingSuccess, .postLogin, .finished:
+            return nil
+        case .modifying:
+            preconditionFailure("state read while being modified")
+        }
+    }
+
+    /// Answers every waiting request with `error` (the run ends).
+    private mutating func answerAllWaiting(_ error: LinkError) -> [LinkAction] {
+        let waiting: [PendingCodeRequest]
+        switch state {
+        case .idle(let requests):
+            waiting = requests
+            state = .idle(waiting: [])
+        case .registering(let requests):
+            waiting = requests
+            state = .registering(waiting: [])
+        case .registered(var registration):
+            waiting = registration.pairingCode.waiting
+            state = .modifying
+            registration.pairingCode.waiting = []
+            state = .registered(registration)
+        case .restarting, .loggingIn, .awaitingSuccess, .postLogin, .finished:
+            // Answered at pair-success already.
+            return []
+        case .modifying:
+            preconditionFailure("state read while being modified")
+        }
+        return answer(waiting, .failure(error))
+    }
+
+    /// Answers `requests` and stops their timers.
+    mutating func answer(_ requests: [PendingCodeRequest], _ result: Result<PairingCode, LinkError>) -> [LinkAction] {
+        requests.flatMap { [cancel(.codeRequest($0.id)), .answerCodeRequest($0.id, result)] }
+    }
+
+    // MARK: The registration phase
+
+    /// What a step of the registration phase leads to.
+    enum RegistrationOutcome {
+        /// Stay registered, after these actions.
+        case stay([LinkAction])
+        /// End the run with this terminal event, after these actions.
+        case end(LinkEvent, after: [LinkAction])
+        /// pair-success verified: restart as the paired device, after these actions.
+        case paired(PairedIdentity, after: [LinkAction])
+    }
+
+    /// Puts the registration back (its step ran on it while the state was `.modifying`) and carries out the
+    /// step's outcome. Once the refs are gone, nothing but a pairing code or a passkey wait keeps the run
+    /// alive (2026 §B.7, §C.3): it ends with `timeout` as soon as neither is left.
+    mutating func settle(_ registration: Registration, _ outcome: RegistrationOutcome) -> [LinkAction] {
+        switch outcome {
+        case .stay(let actions):
+            let nothingLeft = registration.hasNothingLeft
+            state = .registered(registration)
+            return nothingLeft ? actions + finish(.timeout) : actions
+        case .end(let event, let actions):
+            state = .registered(registration)
+            return actions + finish(event)
+        case .paired(let identity, let actions):
+            state = .restarting(identity)
+            return actions
+        }
     }
 
     // MARK: Helpers
@@ -533,38 +614,34 @@ struct LinkStateMachine: Sendable {
         return .cancelTimer(kind)
     }
 
-    /// Ends the run with `event` (one terminal event): answers waiting requests, closes, stops.
-    mutating func finish(_ event: LinkEvent) -> [LinkAction] {
-        precondition(event.isTerminal)
+    /// Ends the run with `event` (one terminal event): answers waiting requests, closes (unless the
+    /// connection is gone already), stops.
+    mutating func finish(_ event: LinkEvent, connectionGone: Bool = false) -> [LinkAction] {
+        var actions: [LinkAction]
         switch event {
-        case .failed(let failure): logger.info("linking failed", metadata: ["reason": "\(failure.code)"])
-        case .timeout: logger.info("linking timed out")
-        case .paired: logger.info("linking complete")
-        default: break
+        case .failed(let failure): actions = [.log(.linkingFailed(failure))]
+        case .timeout: actions = [.log(.linkingTimedOut)]
+        case .paired: actions = [.log(.linkingComplete)]
+        case .qr, .awaitingPasskey, .pairingCodeExpired: preconditionFailure("not a terminal event: \(event)")
         }
-        var actions = answerAllWaiters(LinkError(identity == nil ? .sessionEnded : .alreadyPaired))
+        actions += answerAllWaiting(LinkError(.sessionEnded))
         actions.append(.emit(event))
-        actions += endRun()
+        actions += endRun(connectionGone: connectionGone)
         return actions
     }
 
     /// Stops without an event: cancels timers, closes the connection, finishes.
-    mutating func endRun() -> [LinkAction] {
+    mutating func endRun(connectionGone: Bool = false) -> [LinkAction] {
         var actions = timerGenerations.keys.map { LinkAction.cancelTimer($0) }
         timerGenerations.removeAll()
-        if connectionOpen || phase == .registering || phase == .loggingIn { actions.append(.close) }
-        connectionOpen = false
-        phase = .finished
-        currentQR = nil
-        code = nil
+        switch state {
+        case .idle, .finished: break
+        // Any other phase has a connection, open or being opened.
+        default: if !connectionGone { actions.append(.close) }
+        }
+        state = .finished
         pendingIQs.removeAll()
         actions.append(.finish)
-        return actions
-    }
-
-    mutating func answerAllWaiters(_ error: LinkError) -> [LinkAction] {
-        let actions = codeWaiters.map { LinkAction.answerCodeRequest($0.id, .failure(error)) }
-        codeWaiters.removeAll()
         return actions
     }
 
@@ -588,10 +665,4 @@ struct LinkStateMachine: Sendable {
         default: "reason \(reason)"
         }
     }
-}
-
-// MARK: - Access for the extensions in other files
-
-extension LinkStateMachine {
-    var isRegistered: Bool { phase == .registered && identity == nil }
 }

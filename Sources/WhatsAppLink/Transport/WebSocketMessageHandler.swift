@@ -86,7 +86,7 @@ final class WebSocketMessageHandler: ChannelDuplexHandler {
             case .dropped: break
             }
         case .text:
-            logger.warning("ignoring a text WebSocket message", metadata: ["size": "\(frame.length)"])
+            logger.warning("Ignoring a text WebSocket message", metadata: [LinkMetadataKey.size: "\(frame.length)"])
         case .ping:
             guard !closeSent else { return }
             let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)
@@ -112,7 +112,7 @@ final class WebSocketMessageHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if failure == nil { failure = Self.translate(error) }
-        logger.debug("WebSocket error", metadata: ["error": "\(error)"])
+        logger.debug("WebSocket error", metadata: [LinkMetadataKey.error: "\(error)"])
         context.close(promise: nil)
     }
 
@@ -121,7 +121,7 @@ final class WebSocketMessageHandler: ChannelDuplexHandler {
         closeReceived = true
         var data = frame.unmaskedData
         peerCloseCode = data.readWebSocketErrorCode()
-        logger.debug("WebSocket close received", metadata: ["code": "\(peerCloseCode.map { "\($0)" } ?? "none")"])
+        logger.debug("WebSocket close received", metadata: [LinkMetadataKey.closeCode: "\(peerCloseCode.map { "\($0)" } ?? "none")"])
         // The stream ends here; the consumer sees a clean end.
         finishSource()
         if closeSent {

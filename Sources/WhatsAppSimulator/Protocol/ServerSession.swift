@@ -4,7 +4,7 @@ import WhatsAppProtocol
 
 /// The stanza-level server of one connection, without I/O: what the server sends after the handshake,
 /// how it answers the companion's stanzas, and the phone's side of pairing (scan, code entry,
-/// pair-success, `pair-device-sign`, 515).
+/// pair-success, `pair-device-sign`, 515, after which the companion closes).
 ///
 /// The I/O shell feeds it events (``receive(_:now:)``, the phone actions, timers) and carries out the
 /// returned ``Action``s in order. Lookups in shared state (paired devices, faults) are the shell's job:
@@ -16,6 +16,8 @@ struct ServerSession: Sendable {
         var laterRefLifetime: Duration = .seconds(20)
         var closeWhenRefsExpire = true
         var initialPreKeyCount = 0
+        /// How long the companion has to close the socket after the 515.
+        var restartCloseTimeout: Duration = .seconds(10)
 
         var refsWindow: Duration {
             firstRefLifetime + laterRefLifetime * (refsCount - 1)
@@ -27,6 +29,9 @@ struct ServerSession: Sendable {
         case send(BinaryNode)
         /// Close the connection once the other actions of the same batch are carried out.
         case close
+        /// The companion is to close the connection now (after the 515); close it after this long if it
+        /// has not.
+        case awaitClientClose(within: Duration)
         /// This is a registration connection of `companion` (the phone can now find it by its QR).
         case registered(CompanionRegistration)
         /// Call ``refsExpired()`` after this long.
@@ -234,8 +239,13 @@ struct ServerSession: Sendable {
                 companionName: registration.companion.osName, method: pairing.method, pairedAt: now,
                 loginCount: 0, lastLoginAt: nil, isConnected: false),
             noiseKey: registration.companion.noiseKey, identityKey: registration.companion.identityKey)
-        // The record first: the shell keeps it before the 515 makes the companion log in.
-        return [.operationFinished(.paired(record)), .send(ServerStanzas.streamError(code: 515)), .close]
+        // The record first: the shell keeps it before the 515 makes the companion log in. The socket is the
+        // companion's to close, as with WhatsApp: a server close racing the companion's reconnect made real
+        // whatsmeow miss its login.
+        return [
+            .operationFinished(.paired(record)), .send(ServerStanzas.streamError(code: 515)),
+            .awaitClientClose(within: settings.restartCloseTimeout),
+        ]
     }
 
     /// A reply that fails the phone's checks ends the attempt; the server closes the connection, as the

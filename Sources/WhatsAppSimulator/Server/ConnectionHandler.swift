@@ -71,6 +71,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var operation: RunningOperation?
     private var handshakeTimer: Scheduled<Void>?
     private var refsTimer: Scheduled<Void>?
+    /// After the 515: closes the socket if the companion has not.
+    private var restartCloseTimer: Scheduled<Void>?
     /// What this connection put into the shared state, to take out when it closes.
     private var registeredNoiseKey: [UInt8]?
     private var codePhone: String?
@@ -261,6 +263,13 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
                 // Closing may complete at once (plain TCP) and fail the running action as "gone"; finish
                 // the batch first.
                 closeAfterwards = true
+            case .awaitClientClose(let bound):
+                guard let eventLoop = context?.eventLoop else { break }
+                let handler = NIOLoopBound(self, eventLoop: eventLoop)
+                restartCloseTimer = eventLoop.scheduleTask(in: .simulator(bound)) {
+                    handler.value.logger.debug("The companion did not close after the 515; closing")
+                    handler.value.closeConnection()
+                }
             case .registered(let companion):
                 registeredNoiseKey = companion.noiseKey
                 if let handle { core.registerConnection(handle, noiseKey: companion.noiseKey) }
@@ -347,6 +356,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         closing = true
         handshakeTimer?.cancel()
         refsTimer?.cancel()
+        restartCloseTimer?.cancel()
         let actions = session.connectionClosed()
         for case .operationFinished(let result) in actions {
             if let operation {

@@ -29,7 +29,7 @@ final class SimulatorCore: Sendable {
         settings = ServerSession.Settings(
             refsCount: configuration.refsCount, firstRefLifetime: configuration.firstRefLifetime,
             laterRefLifetime: configuration.laterRefLifetime, closeWhenRefsExpire: configuration.closeWhenRefsExpire,
-            initialPreKeyCount: configuration.initialPreKeyCount)
+            initialPreKeyCount: configuration.initialPreKeyCount, restartCloseTimeout: configuration.restartCloseTimeout)
         if let hex = configuration.rootPrivateKeyHex {
             guard let bytes = Hex.decode(hex), bytes.count == 32, let key = try? KeyPair(privateKey: bytes) else {
                 throw SimulatorError(.invalidConfiguration, detail: "root private key must be 64 hex digits")

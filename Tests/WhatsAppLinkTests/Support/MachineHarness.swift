@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import Synchronization
 import TestRandom
 import Testing
@@ -7,25 +6,15 @@ import WhatsAppProtocol
 
 @testable import WhatsAppLink
 
-/// A reproducible random source (SplitMix64), so state-machine runs are the same every time.
-final class SeededRandom: LinkRandom, RandomNumberGenerator, @unchecked Sendable {
-    // @unchecked: the state is only touched under the mutex.
-    private let state: Mutex<UInt64>
+/// A reproducible random source for the machine: `TestRandom`'s SplitMix64 behind a lock, as the machine
+/// wants a `Sendable` source it can draw from without being mutable itself.
+final class SeededLinkRandom: LinkRandom {
+    private let generator: Mutex<SeededRandom>
 
-    init(seed: UInt64) { state = Mutex(seed) }
-
-    func next() -> UInt64 {
-        state.withLock { state in
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    init(seed: UInt64) { generator = Mutex(SeededRandom(seed: seed)) }
 
     func bytes(_ count: Int) -> [UInt8] {
-        (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) }
+        generator.withLock { $0.bytes(count) }
     }
 }
 
@@ -54,18 +43,21 @@ struct Harness {
     var answers: [Int: Result<PairingCode, LinkError>] = [:]
     var closes = 0
     var finished = false
+    /// What the machine asked to be logged.
+    var logs: [LinkLogRecord] = []
 
     init(configuration: LinkConfiguration = LinkConfiguration(), credentials: DeviceCredentials = .seeded(7), seed: UInt64 = 99) {
         self.configuration = configuration
         initialCredentials = credentials
         machine = try! LinkStateMachine(
-            credentials: credentials, configuration: configuration, random: SeededRandom(seed: seed),
-            logger: Logger(label: "test.machine"))
+            credentials: credentials, configuration: configuration, random: SeededLinkRandom(seed: seed))
     }
 
     var now: LinkTime { LinkTime(elapsed: elapsed, date: baseDate.addingTimeInterval(elapsed.seconds)) }
     var date: Date { now.date }
 
+    /// Feeds `input`; returns the actions that act on the world (log records are kept in ``logs``, so that
+    /// "nothing happens" reads as an empty result).
     @discardableResult
     mutating func feed(_ input: LinkInput) -> [LinkAction] {
         let actions = machine.handle(input, at: now)
@@ -81,10 +73,11 @@ struct Harness {
             case .cancelTimer(let kind): timers[kind] = nil
             case .emit(let event): events.append(event)
             case .answerCodeRequest(let id, let result): answers[id] = result
+            case .log(let record): logs.append(record)
             case .finish: finished = true
             }
         }
-        return actions
+        return actions.filter { if case .log = $0 { false } else { true } }
     }
 
     @discardableResult

@@ -1,17 +1,16 @@
 import Foundation
-import TestRandom
 import WhatsAppProtocol
 
 /// The server and the phone ("primary") as far as a linking test needs them: the stanzas they send, built
 /// with the phone-side crypto of WhatsAppProtocol so the companion's checks run for real.
 struct TestPrimary {
     let identity: KeyPair
-    let random: SeededRandom
+    let random: SeededLinkRandom
     var jid = JID(user: "15550001111", device: 5, server: JID.Server.whatsApp)
     var lid = JID(user: "99887766", device: 5, server: JID.Server.lid)
 
     init(seed: UInt64 = 4242) {
-        random = SeededRandom(seed: seed)
+        random = SeededLinkRandom(seed: seed)
         var bytes = random.bytes(32)
         bytes[0] &= 248
         bytes[31] &= 127

@@ -5,9 +5,12 @@ import NIOPosix
 import NIOSSL
 import NIOWebSocket
 import Synchronization
+import Testing
 
 /// A small WebSocket server on 127.0.0.1 (ephemeral port), plain or TLS, that runs a script per connection.
-/// It lives for the duration of ``TestWebSocketServer/with(tls:group:script:body:)``.
+/// It lives for the duration of ``TestWebSocketServer/with(tls:group:script:body:)``, and after the body
+/// until every connection's script has returned: what a script records (and checks) is complete when
+/// `with` returns, however slowly the machine runs it.
 enum TestWebSocketServer {
     typealias Script = @Sendable (ServerSocket) async throws -> Void
 
@@ -33,11 +36,14 @@ enum TestWebSocketServer {
         body: (_ port: Int, _ recorder: Recorder) async throws -> Result
     ) async throws -> Result {
         let recorder = Recorder()
+        let scripts = ScriptCounter()
         let sslContext: NIOSSLContext? = tls ? try makeServerContext() : nil
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: "127.0.0.1", port: 0) { channel in
-                channel.eventLoop.makeCompletedFuture {
+                // Counted on accept, before the client can see the upgrade: a script cannot be missed.
+                scripts.accepted()
+                return channel.eventLoop.makeCompletedFuture {
                     if let sslContext {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
@@ -81,6 +87,7 @@ enum TestWebSocketServer {
                     try await withThrowingDiscardingTaskGroup { connections in
                         for try await upgrade in inbound {
                             connections.addTask {
+                                defer { scripts.finished() }
                                 guard case .websocket(let channel, let head) = try? await upgrade.get() else { return }
                                 try? await channel.executeThenClose { inbound, outbound in
                                     try await script(ServerSocket(inbound: inbound, outbound: outbound, head: head))
@@ -91,9 +98,14 @@ enum TestWebSocketServer {
                 }
             }
             defer { group.cancelAll() }
-            return try await body(port, recorder)
+            let result = try await body(port, recorder)
+            await scripts.waitUntilAllFinished(within: scriptDeadline)
+            return result
         }
     }
+
+    /// How long the scripts may take after the body: a bound for a hung script, far beyond a slow one.
+    static let scriptDeadline = Duration.seconds(120)
 
     static func makeServerContext() throws -> NIOSSLContext {
         let certificate = try NIOSSLCertificate(bytes: Array(TestCertificates.serverCertificatePEM.utf8), format: .pem)
@@ -108,6 +120,71 @@ enum TestWebSocketServer {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("walink-test-ca-\(UUID().uuidString).pem")
         try Data(TestCertificates.caPEM.utf8).write(to: url)
         return url.path
+    }
+}
+
+/// Counts the connections whose script has not returned, and lets the test wait for none.
+final class ScriptCounter: Sendable {
+    private struct State {
+        var running = 0
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
+    }
+    private let state = Mutex(State())
+
+    func accepted() {
+        state.withLock { $0.running += 1 }
+    }
+
+    func finished() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.running -= 1
+            guard state.running == 0 else { return [] }
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once no script runs, or records an issue after `deadline`.
+    func waitUntilAllFinished(within deadline: Duration, sourceLocation: SourceLocation = #_sourceLocation) async {
+        let finished = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await self.allFinished()
+                return !Task.isCancelled
+            }
+            group.addTask {
+                // A deadline for a hung script, not a wait for a slow one: the other task returns first.
+                try? await Task.sleep(for: deadline)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if !finished {
+            Issue.record("A server script was still running \(deadline) after the test body", sourceLocation: sourceLocation)
+        }
+    }
+
+    private func allFinished() async {
+        let id = state.withLock { state in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = state.withLock { state in
+                    // A cancellation before this point found no waiter to resume: do not leave one behind.
+                    guard state.running > 0, !Task.isCancelled else { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
     }
 }
 

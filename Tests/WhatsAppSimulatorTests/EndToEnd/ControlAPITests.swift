@@ -13,8 +13,10 @@ import WhatsAppProtocol
     /// Over HTTP: status (root key, CA file, URL), scan of a live companion's QR → `paired` with the
     /// device, and the status then lists it.
     @Test func statusAndScan() async throws {
-        let configuration = SimulatorConfiguration(
-            controlPort: 0, phones: [PhoneAccount(number: "15550007777", pushName: "Alice", platform: "iphone")])
+        let configuration = SimulatorConfiguration.roomy {
+            $0.controlPort = 0
+            $0.phones = [PhoneAccount(number: "15550007777", pushName: "Alice", platform: "iphone")]
+        }
         try await withSimulator(configuration) { simulator, endpoints in
             let control = try #require(endpoints.controlURL)
             #expect(control.hasPrefix("http://127.0.0.1:"))
@@ -54,7 +56,7 @@ import WhatsAppProtocol
 
     /// Faults over HTTP (phone scope) and code entry over HTTP; errors map to HTTP statuses.
     @Test func faultsAndCode() async throws {
-        try await withSimulator(SimulatorConfiguration(controlPort: 0)) { _, endpoints in
+        try await withSimulator(.roomy { $0.controlPort = 0 }) { _, endpoints in
             let control = try #require(endpoints.controlURL)
             let set = try await TestHTTPClient.request(
                 .POST, control + "/faults",
@@ -101,7 +103,7 @@ import WhatsAppProtocol
 
     /// The API without HTTP: fault scopes and clearing reach the simulator.
     @Test func directFaults() async throws {
-        try await withSimulator(SimulatorConfiguration(tls: .disabled)) { simulator, endpoints in
+        try await withSimulator(.roomy { $0.tls = .disabled }) { simulator, endpoints in
             let api = ControlAPI(simulator: simulator)
             let response = await api.respond(
                 method: "POST", path: "/control/faults",

@@ -20,7 +20,7 @@ import WhatsAppProtocol
 
     /// A global wrong root applies to every connection until cleared.
     @Test func globalWrongRoot() async throws {
-        try await withSimulator(SimulatorConfiguration(faults: SimulatorFaults(wrongRootKey: true))) { simulator, endpoints in
+        try await withSimulator(.roomy { $0.faults = SimulatorFaults(wrongRootKey: true) }) { simulator, endpoints in
             for _ in 0..<2 {
                 await #expect(throws: CompanionCodec.Failure.self) { try await WireCompanion.connect(endpoints) }
             }
@@ -143,8 +143,7 @@ import WhatsAppProtocol
     /// 100 sessions pair at once over TLS, each with its own phone; one phone has a bad-HMAC fault and
     /// only its session fails.
     @Test func hundredSessionsOneFault() async throws {
-        let configuration = SimulatorConfiguration(phoneReplyTimeout: .seconds(60))
-        try await withSimulator(configuration) { simulator, endpoints in
+        try await withSimulator { simulator, endpoints in
             let faulty = 42
             simulator.setFaults(SimulatorFaults(pairSuccess: .badHMAC), for: .phone(phone(faulty)))
             let results = try await withThrowingTaskGroup(of: (Int, Bool, Bool).self) { group in

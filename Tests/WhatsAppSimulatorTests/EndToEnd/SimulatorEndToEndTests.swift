@@ -7,9 +7,21 @@ import WhatsAppProtocol
 
 @testable import WhatsAppSimulator
 
+extension SimulatorConfiguration {
+    /// The defaults, with the server's deadlines far beyond what a loaded machine needs: on a busy 2-core
+    /// runner a TLS and Noise handshake, or a phone step, can take many seconds, and a server that gives up
+    /// meanwhile closes a socket the test still writes to. A test about one of these deadlines sets it short.
+    static func roomy(_ adjust: (inout SimulatorConfiguration) -> Void = { _ in }) -> SimulatorConfiguration {
+        var configuration = SimulatorConfiguration(
+            handshakeTimeout: .seconds(600), phoneReplyTimeout: .seconds(600), restartCloseTimeout: .seconds(600))
+        adjust(&configuration)
+        return configuration
+    }
+}
+
 /// Starts a simulator on 127.0.0.1, port 0, runs `body`, stops it and removes its CA file.
 func withSimulator<T>(
-    _ configuration: SimulatorConfiguration = SimulatorConfiguration(),
+    _ configuration: SimulatorConfiguration = .roomy(),
     _ body: (Simulator, SimulatorEndpoints) async throws -> T
 ) async throws -> T {
     var logger = Logger(label: "simulator-test")
@@ -31,7 +43,7 @@ func withSimulator<T>(
 
 /// Waits (with a deadline, polling) until `condition` holds.
 func eventually(
-    timeout: Duration = .seconds(60), _ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation
+    timeout: Duration = .seconds(120), _ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation
 ) async throws {
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
@@ -78,7 +90,9 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
             let qr = companion.logic.qr(ref: refs[0])
             async let scanned = simulator.scan(qr: qr, phone: "15550001111")
             let verified = try await answerPairSuccess(&companion).get()
-            #expect(try await companion.drainUntilClosed() == [ServerStanzas.streamError(code: 515)])
+            // After the 515 the companion closes, as walink and whatsmeow do.
+            #expect(try await companion.next() == ServerStanzas.streamError(code: 515))
+            await companion.close()
             guard case .paired(let device) = try await scanned else {
                 Issue.record("not paired")
                 return
@@ -107,6 +121,64 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
             #expect(record.isConnected)
             await login.close()
             try await eventually { simulator.pairedDevices.first?.isConnected == false }
+        }
+    }
+
+    /// After the 515 the socket is the companion's to close, as WhatsApp leaves it: the companion logs in on
+    /// a new connection while the old one is still up, the old one still carries stanzas both ways, and the
+    /// server closes it when the companion does. (Its own bound is 600 s here, so a close within this test is
+    /// the answer to the companion's.)
+    @Test func afterTheRestartTheCompanionClosesTheSocket() async throws {
+        try await withSimulator(.roomy { $0.tls = .disabled }) { simulator, endpoints in
+            var companion = try await WireCompanion.connect(endpoints)
+            let refs = try await register(&companion)
+            let qr = companion.logic.qr(ref: refs[0])
+            async let scanned = simulator.scan(qr: qr)
+            _ = try await answerPairSuccess(&companion).get()
+            #expect(try await companion.next() == ServerStanzas.streamError(code: 515))
+            guard case .paired(let device) = try await scanned else {
+                Issue.record("not paired")
+                return
+            }
+
+            // whatsmeow's reconnect: the login connection opens before the old socket is gone.
+            var login = try await WireCompanion.connect(
+                endpoints, logic: companion.logic, payload: CompanionLogic.loginPayload(jid: try #require(JID(device.jid))))
+            #expect(try await login.next().tag == "success")
+
+            let to = BinaryNode.AttributeValue.jid(.serverJID)
+            try await companion.send(BinaryNode("iq", ["id": "after-515", "xmlns": "w:p", "type": "get", "to": to]))
+            #expect(try await companion.next() == ServerStanzas.result(id: "after-515"))
+            #expect(simulator.status().openConnections == 2)
+
+            // The companion leaves: the server answers its close frame and drops the connection.
+            try await companion.sendClose()
+            #expect(try await companion.drainUntilClosed().isEmpty)
+            try await eventually { simulator.status().openConnections == 1 }
+            #expect(simulator.pairedDevices.first?.isConnected == true, "the login connection is untouched")
+            await login.close()
+        }
+    }
+
+    /// A companion that never closes after the 515 is closed by the server once the configured bound is up.
+    @Test func afterTheRestartTheServerClosesASilentCompanion() async throws {
+        let configuration = SimulatorConfiguration.roomy {
+            $0.tls = .disabled
+            $0.restartCloseTimeout = .milliseconds(200)
+        }
+        try await withSimulator(configuration) { simulator, endpoints in
+            var companion = try await WireCompanion.connect(endpoints)
+            let refs = try await register(&companion)
+            let qr = companion.logic.qr(ref: refs[0])
+            async let scanned = simulator.scan(qr: qr)
+            _ = try await answerPairSuccess(&companion).get()
+            guard case .paired = try await scanned else {
+                Issue.record("not paired")
+                return
+            }
+            // The companion sends nothing more: the 515, then the server's close, ends its stream.
+            #expect(try await companion.drainUntilClosed() == [ServerStanzas.streamError(code: 515)])
+            try await eventually { simulator.status().openConnections == 0 }
         }
     }
 
@@ -146,7 +218,7 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
 
     /// Plain `ws://` mode works the same (tests only).
     @Test func plainWebSocket() async throws {
-        try await withSimulator(SimulatorConfiguration(tls: .disabled)) { simulator, endpoints in
+        try await withSimulator(.roomy { $0.tls = .disabled }) { simulator, endpoints in
             #expect(endpoints.webSocketURL.hasPrefix("ws://"))
             #expect(endpoints.caFilePath == nil)
             var companion = try await WireCompanion.connect(endpoints)
@@ -179,7 +251,8 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
             try await companion.send(try companion.logic.companionFinish(primaryHello: hello, phone: "15550002222", id: "f1"))
             #expect(try await companion.next() == ServerStanzas.result(id: "f1"))
             _ = try await answerPairSuccess(&companion).get()
-            #expect(try await companion.drainUntilClosed() == [ServerStanzas.streamError(code: 515)])
+            #expect(try await companion.next() == ServerStanzas.streamError(code: 515))
+            await companion.close()
             guard case .paired(let device) = try await entered else {
                 Issue.record("not paired")
                 return
@@ -233,7 +306,7 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
 
     /// The phone's step fails with "timeout" when the companion stays silent.
     @Test func phoneTimeout() async throws {
-        try await withSimulator(SimulatorConfiguration(phoneReplyTimeout: .milliseconds(300))) { simulator, endpoints in
+        try await withSimulator(.roomy { $0.phoneReplyTimeout = .milliseconds(300) }) { simulator, endpoints in
             var companion = try await WireCompanion.connect(endpoints)
             let refs = try await register(&companion)
             let qr = companion.logic.qr(ref: refs[0])
@@ -264,12 +337,17 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
 
     /// With short ref lifetimes the server closes the registration connection once its refs ran out.
     @Test func refsRunOut() async throws {
-        let configuration = SimulatorConfiguration(
-            refsCount: 2, firstRefLifetime: .seconds(2), laterRefLifetime: .seconds(1))
+        let configuration = SimulatorConfiguration.roomy {
+            $0.refsCount = 2
+            $0.firstRefLifetime = .milliseconds(500)
+            $0.laterRefLifetime = .milliseconds(250)
+        }
         try await withSimulator(configuration) { simulator, endpoints in
             var companion = try await WireCompanion.connect(endpoints)
-            let refs = try await register(&companion)
-            #expect(refs.count == 2)
+            // pair-device is not acked: the companion writes nothing once the refs' clock runs, so a
+            // machine slower than the refs cannot turn the server's close into a failed write.
+            let pairDevice = try await companion.next()
+            #expect(CompanionLogic.refs(pairDevice).count == 2)
             #expect(try await companion.drainUntilClosed().isEmpty)
             try await eventually { simulator.status().registrationConnections == 0 }
         }
@@ -286,7 +364,7 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
         }
         let permissions = try FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? Int
         #expect(permissions == 0o600)
-        try await withSimulator(SimulatorConfiguration(tls: mode)) { simulator, endpoints in
+        try await withSimulator(.roomy { $0.tls = mode }) { simulator, endpoints in
             #expect(endpoints.caFilePath == caPath)
             #expect(simulator.caPEM == (try String(contentsOfFile: try #require(caPath), encoding: .utf8)))
             var companion = try await WireCompanion.connect(endpoints)
@@ -304,9 +382,11 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
     @Test func configuredKeys() async throws {
         let root = KeyPair.generate()
         let identity = KeyPair.generate()
-        let configuration = SimulatorConfiguration(
-            tls: .disabled, rootPrivateKeyHex: Hex.encode(root.privateKey),
-            phones: [PhoneAccount(number: "15550006666", identityPrivateKeyHex: Hex.encode(identity.privateKey), lid: "123456")])
+        let configuration = SimulatorConfiguration.roomy {
+            $0.tls = .disabled
+            $0.rootPrivateKeyHex = Hex.encode(root.privateKey)
+            $0.phones = [PhoneAccount(number: "15550006666", identityPrivateKeyHex: Hex.encode(identity.privateKey), lid: "123456")]
+        }
         try await withSimulator(configuration) { simulator, endpoints in
             #expect(endpoints.rootPublicKeyHex == Hex.encode(root.publicKey))
             var companion = try await WireCompanion.connect(endpoints)
@@ -325,7 +405,12 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
 
     /// A client that never completes the handshake is dropped after the handshake timeout.
     @Test func handshakeTimeout() async throws {
-        try await withSimulator(SimulatorConfiguration(tls: .disabled, handshakeTimeout: .milliseconds(200))) { simulator, endpoints in
+        try await withSimulator(
+            .roomy {
+                $0.tls = .disabled
+                $0.handshakeTimeout = .milliseconds(200)
+            }
+        ) { simulator, endpoints in
             guard
                 case .upgraded(let socket) = try await TestWebSocket.connect(
                     url: endpoints.webSocketURL, caFile: nil, group: MultiThreadedEventLoopGroup.singleton)
@@ -340,7 +425,7 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
 
     /// Many registration connections open at once are all tracked and all leave the state when closed.
     @Test func manyOpenConnections() async throws {
-        try await withSimulator(SimulatorConfiguration(tls: .disabled)) { simulator, endpoints in
+        try await withSimulator(.roomy { $0.tls = .disabled }) { simulator, endpoints in
             let count = 200
             var companions: [WireCompanion] = []
             try await withThrowingTaskGroup(of: WireCompanion.self) { group in
@@ -366,7 +451,7 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
         var logger = Logger(label: "simulator-test")
         logger.logLevel = .warning
         let simulator = try Simulator(
-            configuration: SimulatorConfiguration(tls: .disabled), eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            configuration: .roomy { $0.tls = .disabled }, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             logger: logger)
         let endpoints = try await simulator.start()
         await #expect(throws: SimulatorError(.alreadyStarted)) { try await simulator.start() }
@@ -382,7 +467,7 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
         var logger = Logger(label: "simulator-test")
         logger.logLevel = .warning
         let simulator = try Simulator(
-            configuration: SimulatorConfiguration(tls: .disabled), eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            configuration: .roomy { $0.tls = .disabled }, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await simulator.run() }

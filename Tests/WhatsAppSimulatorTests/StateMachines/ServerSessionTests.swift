@@ -34,7 +34,7 @@ import WhatsAppProtocol
 
     /// QR scan to pair-success: the companion verifies it with `PairSuccessCrypto.verify` (HMAC with the
     /// QR's secret, the phone's account signature), replies `pair-device-sign`; the phone verifies the
-    /// device signature and the key index, then 515 and close.
+    /// device signature and the key index, then 515; the socket is left for the companion to close.
     @Test func qrPairing() throws {
         var loopback = Loopback()
         try loopback.connect(payload: loopback.companion.registrationPayload)
@@ -61,7 +61,9 @@ import WhatsAppProtocol
         try loopback.send(reply)
 
         #expect(try loopback.take() == ServerStanzas.streamError(code: 515))
-        #expect(loopback.closed)
+        // WhatsApp does not close after the 515: the companion does, within the configured bound.
+        #expect(!loopback.closed)
+        #expect(loopback.clientCloseBound == .seconds(10))
         guard case .paired(let record) = try #require(loopback.results.first) else {
             Issue.record("not paired: \(loopback.results)")
             return
@@ -71,6 +73,26 @@ import WhatsAppProtocol
         #expect(record.device.method == .qr)
         #expect(record.noiseKey == loopback.companion.credentials.noiseKey.publicKey)
         #expect(record.identityKey == loopback.companion.credentials.identityKey.publicKey)
+    }
+
+    /// After the 515 the session waits for the companion to close: it still answers stanzas, the refs
+    /// running out does not close it, and the shell is given the configured bound.
+    @Test func afterTheRestartTheConnectionIsTheCompanionsToClose() throws {
+        var loopback = Loopback(settings: .init(refsCount: 6, restartCloseTimeout: .seconds(3)))
+        try loopback.connect(payload: loopback.companion.registrationPayload)
+        let refs = CompanionLogic.refs(try loopback.take())
+        loopback.scan(loopback.companion.qr(ref: refs[0]))
+        let (reply, result) = loopback.companion.answer(pairSuccess: try loopback.take())
+        _ = try result.get()
+        try loopback.send(reply)
+        #expect(try loopback.take() == ServerStanzas.streamError(code: 515))
+        #expect(loopback.clientCloseBound == .seconds(3))
+
+        try loopback.send(BinaryNode("iq", ["id": "p1", "to": .jid(.serverJID), "type": "get", "xmlns": "w:p"]))
+        #expect(try loopback.take() == ServerStanzas.result(id: "p1"))
+        loopback.apply(loopback.session.refsExpired())
+        #expect(!loopback.closed)
+        #expect(loopback.session.connectionClosed().isEmpty)
     }
 
     /// A QR whose keys are not this connection's, or whose ref it never issued, is refused.

@@ -24,6 +24,8 @@ struct Loopback {
     var acceptedCodePhones: [String] = []
     var logins: [String] = []
     var refsExpiry: Duration?
+    /// How long the server would wait for the companion to close (after the 515).
+    var clientCloseBound: Duration?
     /// How `companion_hello` is answered.
     var refusal: CompanionHelloRefusal?
     var nextID = 0
@@ -105,6 +107,8 @@ struct Loopback {
                 inbox += try! codec.open(bytes)
             case .close:
                 closed = true
+            case .awaitClientClose(let bound):
+                clientCloseBound = bound
             case .registered(let registration):
                 registered = registration
             case .scheduleRefsExpiry(let duration):

@@ -45,7 +45,7 @@ final class TestWebSocket: Sendable {
         let path = components.path.isEmpty ? "/" : components.path
         let isIP = host.allSatisfy { $0.isNumber || $0 == "." }
         let upgrade = try await ClientBootstrap(group: group)
-            .connectTimeout(.seconds(10))
+            .connectTimeout(.seconds(120))
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tlsContext {
@@ -98,9 +98,18 @@ final class TestWebSocket: Sendable {
         try await channel.writeAndFlush(frame)
     }
 
-    /// The next binary message, nil once the connection closed; throws after `timeout`.
-    func receive(timeout: Duration = .seconds(30)) async throws -> [UInt8]? {
+    /// The next binary message, nil once the connection closed; throws after `timeout` (a bound for a
+    /// broken test, far beyond what a loaded machine needs).
+    func receive(timeout: Duration = .seconds(120)) async throws -> [UInt8]? {
         try await inbox.next(timeout: timeout)
+    }
+
+    /// Starts the WebSocket close handshake (code 1000), as a companion leaving does; the peer's answering
+    /// close frame ends the inbox.
+    func sendClose() async throws {
+        var data = channel.allocator.buffer(capacity: 2)
+        data.write(webSocketErrorCode: .normalClosure)
+        try await channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: data))
     }
 
     func close() async {

@@ -43,7 +43,7 @@ struct WireCompanion {
     }
 
     /// The next stanza, nil once the server closed the connection.
-    mutating func receive(timeout: Duration = .seconds(30)) async throws -> BinaryNode? {
+    mutating func receive(timeout: Duration = .seconds(120)) async throws -> BinaryNode? {
         while pending.isEmpty {
             guard let message = try await socket.receive(timeout: timeout) else { return nil }
             pending += try codec.open(message)
@@ -52,16 +52,21 @@ struct WireCompanion {
     }
 
     /// The next stanza, which must exist.
-    mutating func next(timeout: Duration = .seconds(30)) async throws -> BinaryNode {
+    mutating func next(timeout: Duration = .seconds(120)) async throws -> BinaryNode {
         guard let node = try await receive(timeout: timeout) else { throw Closed() }
         return node
     }
 
     /// True once the server closed (after any stanzas still in flight, which are returned).
-    mutating func drainUntilClosed(timeout: Duration = .seconds(30)) async throws -> [BinaryNode] {
+    mutating func drainUntilClosed(timeout: Duration = .seconds(120)) async throws -> [BinaryNode] {
         var nodes: [BinaryNode] = []
         while let node = try await receive(timeout: timeout) { nodes.append(node) }
         return nodes
+    }
+
+    /// Leaves with a WebSocket close frame; the server's answer ends ``receive(timeout:)``.
+    func sendClose() async throws {
+        try await socket.sendClose()
     }
 
     func close() async {
