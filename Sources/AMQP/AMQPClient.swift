@@ -107,7 +107,11 @@ public final class AMQPClient: Service, Sendable {
     public var connectionCount: UInt64 { shared.withLock { $0.connectionCount } }
 
     /// Whether the broker has blocked this connection (resource alarm); publishes wait meanwhile.
-    public var isBlocked: Bool { shared.withLock { $0.isBlocked } }
+    public var isBlocked: Bool { blockedSince != nil }
+
+    /// When the broker blocked this connection, while it does. What was written to the socket before
+    /// went to the broker, which reads it only once the block ends.
+    public var blockedSince: ContinuousClock.Instant? { shared.withLock { $0.blockedSince } }
 
     /// Cancels the consumers so no further deliveries arrive; deliveries already received can still
     /// be acked. Returns once the broker confirmed the cancel (or the connection is gone).
@@ -253,7 +257,7 @@ public final class AMQPClient: Service, Sendable {
         var hasRun = false
         var isFinished = false
         var isConnected = false
-        var isBlocked = false
+        var blockedSince: ContinuousClock.Instant?
         var connectionCount: UInt64 = 0
         var abortRequested = false
         var connectedWaiters: [CheckedContinuation<Void, any Error>] = []
@@ -307,7 +311,14 @@ public final class AMQPClient: Service, Sendable {
     var isAbortRequested: Bool { shared.withLock { $0.abortRequested } }
 
     func setBlocked(_ blocked: Bool) {
-        shared.withLock { $0.isBlocked = blocked }
+        let now = ContinuousClock.now
+        shared.withLock { state in
+            if !blocked {
+                state.blockedSince = nil
+            } else if state.blockedSince == nil {
+                state.blockedSince = now
+            }
+        }
     }
 
     func setConnected(_ connected: Bool) {

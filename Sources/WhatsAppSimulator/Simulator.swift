@@ -205,6 +205,20 @@ public final class Simulator: Sendable {
     public var pairedDevices: [PairedDevice] {
         core.snapshot().pairedDevices
     }
+
+    /// Every keepalive ping a companion sent and when it was answered, oldest first (the most recent
+    /// 100,000 at most): tests check from this that a companion's liveness never stalls.
+    public var keepalives: [SimulatorKeepalive] {
+        core.keepalives
+    }
+}
+
+/// A keepalive ping (`iq xmlns="w:p"`) the simulator received and answered.
+public struct SimulatorKeepalive: Sendable, Hashable {
+    /// The WebSocket connection it came on (unique within the simulator).
+    public let connection: UInt64
+    public let received: ContinuousClock.Instant
+    public let answered: ContinuousClock.Instant
 }
 
 /// One simulated phone (account) of a ``Simulator``.

@@ -30,7 +30,8 @@ import WalinkTestSupport
         #expect(unknown.output.contains("status: 501"))
         #expect(unknown.output.contains("\"not_implemented\""))
         // --param values are strings, --json carries types, --session sets "session".
-        let typed = try await runWalink(["call", "test.count", "--param", "id=x", "--json", "{\"ms\":1}"] + patience, environment: environment(worker))
+        let typed = try await runWalink(
+            ["call", "test.count", "--param", "id=x", "--json", "{\"ms\":1}"] + patience, environment: environment(worker))
         #expect(typed.status == 0)
         #expect(counter.count("x") == 1)
         let mistyped = try await runWalink(["call", "test.count", "--param", "id=x", "--param", "ms=1"] + patience, environment: environment(worker))

@@ -45,6 +45,8 @@ struct ServerSession: Sendable {
         case loggedIn(jid: String)
         /// The companion reported `count` uploaded prekeys.
         case preKeysUploaded(Int)
+        /// A keepalive ping was answered (by the `send` before this action).
+        case keepaliveAnswered
         /// The running phone action ended.
         case operationFinished(OperationResult)
     }
@@ -196,7 +198,9 @@ struct ServerSession: Sendable {
             return [.send(ServerStanzas.result(id: id, [BinaryNode("ref", [:], .bytes(Array(ServerRandom.ref().utf8)))]))]
         }
         // Keepalive (w:p), passive, digest, unified session and anything else: a plain result, so the
-        // companion never waits for a timeout.
+        // companion never waits for a timeout. Keepalives are recorded, for tests of the companion's
+        // liveness.
+        if xmlns == "w:p" { return [.send(ServerStanzas.result(id: id)), .keepaliveAnswered] }
         return [.send(ServerStanzas.result(id: id))]
     }
 

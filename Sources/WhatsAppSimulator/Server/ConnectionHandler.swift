@@ -249,6 +249,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: - Actions
 
     private func run(_ actions: [ServerSession.Action]) {
+        let started = ContinuousClock.now
         var closeAfterwards = false
         var operationEnded = false
         defer {
@@ -298,6 +299,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
                 core.recordLogin(jid: jid, at: Date())
             case .preKeysUploaded(let count):
                 logger.debug("prekeys uploaded", metadata: ["count": "\(count)"])
+            case .keepaliveAnswered:
+                core.recordKeepalive(SimulatorKeepalive(connection: handleID, received: started, answered: ContinuousClock.now))
             case .operationFinished(let result):
                 if case .paired(let record) = result {
                     // Before the 515 goes out, so the companion's login finds the device.

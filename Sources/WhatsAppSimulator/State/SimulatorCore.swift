@@ -21,6 +21,9 @@ final class SimulatorCore: Sendable {
     private let connectionIDs = Atomic<UInt64>(0)
     /// Every open WebSocket connection, to close them on stop.
     private let connections = Mutex<[UInt64: ConnectionHandle]>([:])
+    /// The keepalives answered, oldest first; at most ``keepaliveCapacity`` (older ones are dropped).
+    private let keepaliveLog = Mutex<[SimulatorKeepalive]>([])
+    static let keepaliveCapacity = 100_000
 
     init(configuration: SimulatorConfiguration, logger: Logger, now: Date = Date()) throws(SimulatorError) {
         try configuration.validate()
@@ -69,6 +72,15 @@ final class SimulatorCore: Sendable {
     func nextConnectionID() -> UInt64 {
         connectionIDs.add(1, ordering: .relaxed).newValue
     }
+
+    func recordKeepalive(_ keepalive: SimulatorKeepalive) {
+        keepaliveLog.withLock { log in
+            if log.count >= Self.keepaliveCapacity { log.removeFirst(log.count / 2) }
+            log.append(keepalive)
+        }
+    }
+
+    var keepalives: [SimulatorKeepalive] { keepaliveLog.withLock { $0 } }
 
     func track(_ handle: ConnectionHandle) {
         connections.withLock { $0[handle.id] = handle }

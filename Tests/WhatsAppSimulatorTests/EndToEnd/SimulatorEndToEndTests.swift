@@ -116,6 +116,10 @@ func answerPairSuccess(_ companion: inout WireCompanion) async throws -> Result<
             #expect(try await login.next() == ServerStanzas.result(id: "2"))
             try await login.send(BinaryNode("iq", ["id": "3", "xmlns": "w:p", "type": "get", "to": to]))
             #expect(try await login.next() == ServerStanzas.result(id: "3"))
+            // The keepalive is on record (written before its answer went out), with its connection.
+            let keepalives = simulator.keepalives
+            #expect(keepalives.count == 1)
+            #expect(keepalives.allSatisfy { $0.answered >= $0.received })
             let record = try #require(simulator.pairedDevices.first)
             #expect(record.loginCount == 1)
             #expect(record.isConnected)

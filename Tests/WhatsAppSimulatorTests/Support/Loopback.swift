@@ -120,7 +120,7 @@ struct Loopback {
                 acceptedCodePhones.append(phone)
             case .loggedIn(let jid):
                 logins.append(jid)
-            case .preKeysUploaded:
+            case .preKeysUploaded, .keepaliveAnswered:
                 break
             case .operationFinished(let result):
                 results.append(result)
