@@ -6,7 +6,8 @@ import WhatsAppProtocol
 /// The WhatsApp side of `walink worker`, from the environment.
 enum LinkingSettings {
     /// `WALINK_WA_URL`, `WALINK_WA_CA_FILE`, `WALINK_WA_ROOT_KEY` (hex), `WALINK_QR_FIRST_SECONDS`,
-    /// `WALINK_QR_NEXT_SECONDS`, `WALINK_PAIRING_CODE_SECONDS`, `WALINK_MAX_PAIRINGS`, `WALINK_LEASE_SECONDS`.
+    /// `WALINK_QR_NEXT_SECONDS`, `WALINK_PAIRING_CODE_SECONDS`, `WALINK_KEEPALIVE_SECONDS`, `WALINK_MAX_PAIRINGS`,
+    /// `WALINK_LEASE_SECONDS`.
     static func configuration(_ environment: [String: String]) throws -> LinkManager.Configuration {
         var link = LinkConfiguration()
         if let text = value(environment, "WALINK_WA_URL") {
@@ -30,6 +31,7 @@ enum LinkingSettings {
         if let seconds = try duration(environment, "WALINK_QR_FIRST_SECONDS") { link.firstQRLifetime = seconds }
         if let seconds = try duration(environment, "WALINK_QR_NEXT_SECONDS") { link.nextQRLifetime = seconds }
         if let seconds = try duration(environment, "WALINK_PAIRING_CODE_SECONDS") { link.pairingCodeLifetime = seconds }
+        if let interval = try durationRange(environment, "WALINK_KEEPALIVE_SECONDS") { link.keepAliveInterval = interval }
         var configuration = LinkManager.Configuration(link: link)
         if let seconds = try duration(environment, "WALINK_LEASE_SECONDS") { configuration.leaseDuration = seconds }
         if let text = value(environment, "WALINK_MAX_PAIRINGS") {
@@ -45,9 +47,25 @@ enum LinkingSettings {
 
     private static func duration(_ environment: [String: String], _ name: String) throws -> Duration? {
         guard let text = value(environment, name) else { return nil }
-        guard let seconds = Double(text), seconds > 0, seconds < 86_400 else {
-            throw SettingsError(message: "\(name) must be a number of seconds")
+        guard let duration = seconds(text) else { throw SettingsError(message: "\(name) must be a number of seconds") }
+        return duration
+    }
+
+    /// `MIN-MAX` seconds (each wait is drawn from the range, so connections do not ping in step), or
+    /// one number.
+    private static func durationRange(_ environment: [String: String], _ name: String) throws -> ClosedRange<Duration>? {
+        guard let text = value(environment, name) else { return nil }
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { seconds(String($0)) }
+        switch parts.count {
+        case 1: if let single = parts[0] { return single...single }
+        case 2: if let low = parts[0], let high = parts[1], low <= high { return low...high }
+        default: break
         }
+        throw SettingsError(message: "\(name) must be seconds, or a range MIN-MAX of seconds")
+    }
+
+    private static func seconds(_ text: String) -> Duration? {
+        guard let seconds = Double(text.trimmingCharacters(in: .whitespaces)), seconds > 0, seconds < 86_400 else { return nil }
         return .milliseconds(Int64(seconds * 1000))
     }
 }

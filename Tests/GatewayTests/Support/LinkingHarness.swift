@@ -45,7 +45,9 @@ struct LinkingHarness {
         let simulator = try Simulator(
             configuration: SimulatorConfiguration(
                 tls: .generated(caFilePath: directory.appendingPathComponent("sim-ca.pem").path),
-                refsCount: timing.refs, firstRefLifetime: timing.firstQR, laterRefLifetime: timing.nextQR
+                refsCount: timing.refs, firstRefLifetime: timing.firstQR, laterRefLifetime: timing.nextQR,
+                // The server's own deadlines far beyond what a busy machine needs (no test here is about them).
+                handshakeTimeout: .seconds(600), phoneReplyTimeout: .seconds(600)
             ),
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             logger: simulatorLogger
