@@ -28,9 +28,9 @@ public final class AMQPClient: Service, Sendable {
     public let maxConnectAttempts: Int?
     let logger: Logger
 
-    /// Every message delivered to our consumers, across reconnects.
-    public let deliveries: AsyncStream<AMQPDelivery>
-    let deliveryContinuation: AsyncStream<AMQPDelivery>.Continuation
+    /// Every message delivered to our consumers, across reconnects; several tasks may share it.
+    public let deliveries: AMQPDeliveries
+    let deliveryChannel: DeliveryChannel
 
     let shared: Mutex<SharedState>
     let wakeup: WakeupPipe
@@ -47,7 +47,8 @@ public final class AMQPClient: Service, Sendable {
         self.consumers = consumers
         self.maxConnectAttempts = maxConnectAttempts
         self.logger = logger
-        (deliveries, deliveryContinuation) = AsyncStream.makeStream(of: AMQPDelivery.self)
+        deliveryChannel = DeliveryChannel()
+        deliveries = AMQPDeliveries(channel: deliveryChannel)
         shared = Mutex(SharedState())
         wakeup = WakeupPipe()
     }
@@ -117,12 +118,12 @@ public final class AMQPClient: Service, Sendable {
         }
     }
 
-    /// Ends ``deliveries`` for its reader: an iteration waiting for the next delivery gets the ones
+    /// Ends ``deliveries`` for its readers: an iteration waiting for the next delivery gets the ones
     /// already buffered and then nil, instead of waiting. The connection itself carries on (acks,
     /// publishes, ``stopConsuming()``); later deliveries are not handed out, and the broker
     /// requeues them when the connection closes.
     public func finishDeliveries() {
-        deliveryContinuation.finish()
+        deliveryChannel.finish()
     }
 
     /// Sends everything queued so far (acks, publishes), waits for outstanding confirms, closes the
@@ -160,7 +161,10 @@ public final class AMQPClient: Service, Sendable {
         acking delivery: AMQPDelivery? = nil
     ) async throws(AMQPError) -> AMQPPublishOutcome {
         let ackOnConfirm = delivery.flatMap { $0.noAck ? nil : (generation: $0.connectionGeneration, tag: $0.deliveryTag) }
-        let result: Result<AMQPPublishOutcome, AMQPError> = await withCheckedContinuation { continuation in
+        // Unsafe rather than checked: the connection thread settles every request exactly once
+        // (confirm, nack, deadline, or failing what is left when it stops), and a checked
+        // continuation costs an allocation and a runtime type lookup on every publish.
+        let result: Result<AMQPPublishOutcome, AMQPError> = await withUnsafeContinuation { continuation in
             let request = PublishRequest(
                 exchange: exchange,
                 routingKey: routingKey,
@@ -221,17 +225,34 @@ public final class AMQPClient: Service, Sendable {
 
     // MARK: - Internals shared with the driver
 
-    struct PublishRequest {
-        var exchange: String
-        var routingKey: String
-        var mandatory: Bool
-        var message: AMQPMessage
-        var deadline: ContinuousClock.Instant
+    /// One publish on its way: a class, so that the outbox, the unsent list and the confirm tracker
+    /// pass one reference around instead of copying a message's dozen strings at every step.
+    final class PublishRequest: Sendable {
+        let exchange: String
+        let routingKey: String
+        let mandatory: Bool
+        let message: AMQPMessage
+        let deadline: ContinuousClock.Instant
         /// When the message itself goes stale (see ``publish(_:exchange:routingKey:mandatory:timeout:expiresAt:acking:)``).
-        var expiresAt: ContinuousClock.Instant?
+        let expiresAt: ContinuousClock.Instant?
         /// A delivery to ack once this publish is confirmed (see ``publish(_:exchange:routingKey:mandatory:timeout:expiresAt:acking:)``).
-        var ackOnConfirm: (generation: UInt64, tag: UInt64)?
-        var continuation: CheckedContinuation<Result<AMQPPublishOutcome, AMQPError>, Never>
+        let ackOnConfirm: (generation: UInt64, tag: UInt64)?
+        let continuation: UnsafeContinuation<Result<AMQPPublishOutcome, AMQPError>, Never>
+
+        init(
+            exchange: String, routingKey: String, mandatory: Bool, message: AMQPMessage, deadline: ContinuousClock.Instant,
+            expiresAt: ContinuousClock.Instant?, ackOnConfirm: (generation: UInt64, tag: UInt64)?,
+            continuation: UnsafeContinuation<Result<AMQPPublishOutcome, AMQPError>, Never>
+        ) {
+            self.exchange = exchange
+            self.routingKey = routingKey
+            self.mandatory = mandatory
+            self.message = message
+            self.deadline = deadline
+            self.expiresAt = expiresAt
+            self.ackOnConfirm = ackOnConfirm
+            self.continuation = continuation
+        }
     }
 
     enum Command {
@@ -334,7 +355,7 @@ public final class AMQPClient: Service, Sendable {
         }
         for command in commands { Self.fail(command, with: AMQPError(.shutdown)) }
         for waiter in waiters { waiter.resume(throwing: AMQPError(.shutdown)) }
-        deliveryContinuation.finish()
+        deliveryChannel.finish()
     }
 
     static func fail(_ command: Command, with error: AMQPError) {

@@ -33,7 +33,10 @@ struct ContentAssembler {
         var keepsBody = true
     }
 
-    private var pending: [UInt16: Pending] = [:]
+    /// Messages being assembled, by channel: a short list (content arrives on one or two
+    /// channels), searched and changed in place, so a frame costs no hashing and no copy of the
+    /// message so far.
+    private var pending: [(channel: UInt16, message: Pending)] = []
     let maxRetainedBodySize: Int
 
     init(maxRetainedBodySize: Int) {
@@ -43,45 +46,43 @@ struct ContentAssembler {
     /// Whether a message is half-assembled on any channel.
     var isAssembling: Bool { !pending.isEmpty }
 
+    private func index(of channel: UInt16) -> Int? {
+        pending.firstIndex { $0.channel == channel }
+    }
+
     mutating func begin(channel: UInt16, _ start: Start) throws(Failure) {
-        guard pending[channel] == nil else { throw .methodDuringContent }
-        pending[channel] = Pending(start: start)
+        guard index(of: channel) == nil else { throw .methodDuringContent }
+        pending.append((channel, Pending(start: start)))
     }
 
     /// A header frame. Returns the finished message when the body is empty.
     mutating func header(channel: UInt16, bodySize: UInt64, properties: AMQPProperties) throws(Failure) -> Message? {
-        // Taken out of the dictionary while it changes, so its body buffer is never shared (copied).
-        guard var current = pending.removeValue(forKey: channel) else { throw .headerWithoutMethod }
-        guard current.properties == nil else {
-            pending[channel] = current
-            throw .headerWithoutMethod
-        }
-        current.properties = properties
-        current.bodySize = bodySize
-        current.keepsBody = bodySize <= UInt64(maxRetainedBodySize)
-        if current.keepsBody { current.body.reserveCapacity(Int(bodySize)) }
+        guard let index = index(of: channel), pending[index].message.properties == nil else { throw .headerWithoutMethod }
         if bodySize == 0 {
-            return Message(start: current.start, properties: properties, body: [], bodySize: 0)
+            let start = pending.remove(at: index).message.start
+            return Message(start: start, properties: properties, body: [], bodySize: 0)
         }
-        pending[channel] = current
+        let keepsBody = bodySize <= UInt64(maxRetainedBodySize)
+        pending[index].message.properties = properties
+        pending[index].message.bodySize = bodySize
+        pending[index].message.keepsBody = keepsBody
+        if keepsBody { pending[index].message.body.reserveCapacity(Int(bodySize)) }
         return nil
     }
 
     /// A body frame. Returns the finished message once all announced bytes have arrived.
     mutating func body(channel: UInt16, _ fragment: UnsafeRawBufferPointer) throws(Failure) -> Message? {
-        guard var current = pending.removeValue(forKey: channel) else { throw .bodyWithoutHeader }
-        guard let properties = current.properties else {
-            pending[channel] = current
-            throw .bodyWithoutHeader
+        guard let index = index(of: channel), pending[index].message.properties != nil else { throw .bodyWithoutHeader }
+        let received = pending[index].message.received + UInt64(fragment.count)
+        guard received <= pending[index].message.bodySize else {
+            pending.remove(at: index)
+            throw .bodyTooLong
         }
-        current.received += UInt64(fragment.count)
-        guard current.received <= current.bodySize else { throw .bodyTooLong }
-        if current.keepsBody { current.body.append(contentsOf: fragment) }
-        if current.received == current.bodySize {
-            return Message(start: current.start, properties: properties, body: current.body, bodySize: current.bodySize)
-        }
-        pending[channel] = current
-        return nil
+        pending[index].message.received = received
+        if pending[index].message.keepsBody { pending[index].message.body.append(contentsOf: fragment) }
+        guard received == pending[index].message.bodySize else { return nil }
+        let done = pending.remove(at: index).message
+        return Message(start: done.start, properties: done.properties!, body: done.body, bodySize: done.bodySize)
     }
 
     mutating func reset() { pending.removeAll() }

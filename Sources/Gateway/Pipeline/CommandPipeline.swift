@@ -58,7 +58,9 @@ public final class CommandPipeline: Sendable {
 
     /// Runs one command to its outcome. Never throws: every failure is an answer.
     public func run(_ envelope: CommandEnvelope) async -> CommandOutcome {
-        guard let messageID = envelope.messageID else { return await execute(envelope) }
+        // Looked up once for the whole command (the name is hashed for every lookup).
+        let handler = envelope.command.flatMap { handlers[$0] }
+        guard let messageID = envelope.messageID else { return await execute(envelope, handler: handler) }
         let key = IdempotencyCache.Key(
             command: envelope.command ?? "", messageID: messageID, credentialsDigest: Self.digest(envelope.authorization))
         let log = CommandLog(logger: logger, command: envelope.command, correlationID: envelope.correlationID)
@@ -66,13 +68,13 @@ public final class CommandPipeline: Sendable {
             log.info("Duplicate command answered from the earlier result", metadata: ["amqp.message_id": "\(messageID)"])
             return .answer(earlier)
         }
-        let sharedKey = self.sharedKey(key)
+        let sharedKey = self.sharedKey(key, handler: handler)
         if let sharedKey, let recorded = await recordedAnswer(sharedKey) {
             log.info("Redelivered command answered from the fleet's record", metadata: ["amqp.message_id": "\(messageID)"])
             cache.complete(key, with: recorded)
             return .answer(recorded)
         }
-        let outcome = await execute(envelope)
+        let outcome = await execute(envelope, handler: handler)
         switch outcome {
         case .answer(let answer):
             if let sharedKey, answer.handled { await record(answer, key: sharedKey, log: log) }
@@ -86,7 +88,8 @@ public final class CommandPipeline: Sendable {
 
     // MARK: - The checks and the handler
 
-    func execute(_ envelope: CommandEnvelope) async -> CommandOutcome {
+    /// - Parameter handler: the handler of `envelope.command`, if there is one.
+    func execute(_ envelope: CommandEnvelope, handler: (any CommandHandler)?) async -> CommandOutcome {
         var handled = false
         var caller: Caller? = nil
         var session: String? = nil
@@ -96,7 +99,7 @@ public final class CommandPipeline: Sendable {
                     "type", "no command name: publish to exchange walink.commands with the command as routing key, or set the type property"
                 )
             }
-            guard let handler = handlers[name] else {
+            guard let handler else {
                 throw GatewayError(.notImplemented, "unknown command \(name)", details: ["command": .string(name)])
             }
             if let capability = handler.requiredCapability {
@@ -181,8 +184,8 @@ public final class CommandPipeline: Sendable {
     // MARK: - Answers shared by the fleet
 
     /// The key of a command's answer in the shared store, for commands that record theirs.
-    private func sharedKey(_ key: IdempotencyCache.Key) -> String? {
-        guard replies != nil, handlers[key.command]?.recordsAnswerInStore == true else { return nil }
+    private func sharedKey(_ key: IdempotencyCache.Key, handler: (any CommandHandler)?) -> String? {
+        guard replies != nil, handler?.recordsAnswerInStore == true else { return nil }
         let material = "\(key.command)\u{0}\(key.messageID)\u{0}\(key.credentialsDigest)"
         return Hex.encode(Array(SHA256.hash(data: Array(material.utf8))))
     }

@@ -28,16 +28,27 @@ public final class CommandConsumer: Service, Sendable {
     }
 
     public func run() async {
+        // A fixed set of worker tasks share the delivery sequence, one command at a time each, rather
+        // than a new task per delivery: the broker's prefetch already bounds the commands in flight,
+        // and a long-lived task keeps its stack allocator warm, so a command costs no task creation
+        // and no hop through a reading loop. One worker per prefetch slot, so no delivery waits for
+        // a worker while another is busy (a previous connection's commands may still be finishing).
+        let workers = max(1, amqp.consumers.reduce(0) { $0 + Int($1.prefetch) })
+        let stopping = StopFlag()
         await withDiscardingTaskGroup { running in
-            // Not `cancelOnGracefulShutdown()`: it merges the stream with the shutdown signal, which
-            // costs every command an extra task hop. Graceful shutdown ends the stream instead, and
-            // the flag leaves deliveries still buffered then for the broker to requeue.
-            let stopping = StopFlag()
-            await withGracefulShutdownHandler {
-                for await delivery in amqp.deliveries {
-                    if stopping.isSet { break }
-                    running.addTask { await self.process(delivery) }
+            for _ in 0..<workers {
+                running.addTask {
+                    for await delivery in self.amqp.deliveries {
+                        // Deliveries still buffered at graceful shutdown stay for the broker to requeue.
+                        if stopping.isSet { break }
+                        await self.process(delivery)
+                    }
                 }
+            }
+            // Graceful shutdown ends the deliveries (not `cancelOnGracefulShutdown()`, which would
+            // cancel the commands in flight): the workers finish what they hold and stop.
+            await withGracefulShutdownHandler {
+                await amqp.deliveries.ended()
             } onGracefulShutdown: { [amqp] in
                 stopping.set()
                 amqp.finishDeliveries()
