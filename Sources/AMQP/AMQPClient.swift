@@ -35,6 +35,10 @@ public final class AMQPClient: Service, Sendable {
     let shared: Mutex<SharedState>
     let wakeup: WakeupPipe
 
+    /// Runs tasks on the connection thread (see ``AMQPConnectionExecutor``): for short work that
+    /// mostly waits on this connection, such as answering its deliveries.
+    public let executor: AMQPConnectionExecutor
+
     public init(
         configuration: AMQPConfiguration,
         topology: AMQPTopology = AMQPTopology(),
@@ -51,6 +55,7 @@ public final class AMQPClient: Service, Sendable {
         deliveries = AMQPDeliveries(channel: deliveryChannel)
         shared = Mutex(SharedState())
         wakeup = WakeupPipe()
+        executor = AMQPConnectionExecutor(wakeup: wakeup)
     }
 
     // MARK: - Running
@@ -75,8 +80,10 @@ public final class AMQPClient: Service, Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let thread = Thread { [self] in
+                    executor.attach()
                     let driver = ConnectionDriver(client: self)
                     let result = driver.runUntilShutdown()
+                    executor.detach()
                     self.finishAfterThreadExit()
                     continuation.resume(with: result)
                 }
@@ -282,16 +289,22 @@ public final class AMQPClient: Service, Sendable {
 
     /// Queues a command for the connection thread; false once the client has finished.
     func enqueue(_ command: Command) -> Bool {
+        // The connection thread itself (a task on ``executor``) needs no wake-up: it takes the
+        // outbox before it sleeps.
+        let onConnectionThread = executor.isOnConnectionThread
         let (accepted, signal) = shared.withLock { state -> (Bool, Bool) in
             guard !state.isFinished else { return (false, false) }
             state.outbox.append(command)
-            guard !state.wakeupPending else { return (true, false) }
+            guard !state.wakeupPending, !onConnectionThread else { return (true, false) }
             state.wakeupPending = true
             return (true, true)
         }
         if signal { wakeup.signal() }
         return accepted
     }
+
+    /// Whether commands wait in the outbox.
+    var hasCommands: Bool { shared.withLock { !$0.outbox.isEmpty } }
 
     func takeCommands() -> [Command] {
         var commands: [Command] = []

@@ -1,3 +1,5 @@
+import Foundation
+import Synchronization
 import Testing
 
 @testable import AMQP
@@ -181,5 +183,72 @@ import Testing
         #expect(!arena.isInBlock(arena.allocate(8)))
         arena.reset()
         #expect(arena.blockSize == 0)
+    }
+}
+
+@Suite(.timeLimit(.minutes(1))) struct ConnectionExecutorTests {
+    /// A stand-in for the connection thread: runs the executor's jobs, sleeping in `poll` on the
+    /// wake-up pipe (without a timeout, so a lost wake-up would hang the test) until told to stop.
+    final class LoopThread: Sendable {
+        let executor: AMQPConnectionExecutor
+        let wakeup = WakeupPipe()
+        private let stopRequested = Atomic<Bool>(false)
+        private let ended = Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+        init() {
+            executor = AMQPConnectionExecutor(wakeup: wakeup)
+            let thread = Thread { [self] in
+                executor.attach()
+                var jobs: [UnownedJob] = []
+                while !stopRequested.load(ordering: .acquiring) {
+                    executor.runJobs(using: &jobs)
+                    guard !executor.hasJobs else { continue }
+                    var descriptor = pollfd(fd: wakeup.readDescriptor, events: Int16(POLLIN), revents: 0)
+                    if poll(&descriptor, 1, -1) > 0 { wakeup.drain() }
+                }
+                executor.detach()
+                let waiter = ended.withLock { state in
+                    state.done = true
+                    return state.waiter
+                }
+                waiter?.resume()
+            }
+            thread.start()
+        }
+
+        func stop() async {
+            stopRequested.store(true, ordering: .releasing)
+            wakeup.signal()
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = ended.withLock { state in
+                    if !state.done { state.waiter = continuation }
+                    return state.done
+                }
+                if done { continuation.resume() }
+            }
+        }
+    }
+
+    @Test func tasksPreferringItRunOnItsThreadUntilItEnds() async {
+        let loop = LoopThread()
+        let executor = loop.executor
+        #expect(!executor.isOnConnectionThread)
+        // Queued from another thread: the loop is woken and runs it.
+        let ranThere = await Task(executorPreference: executor) { executor.isOnConnectionThread }.value
+        #expect(ranThere)
+        // Suspended and resumed from elsewhere (a continuation resumed by the test's task): back on
+        // the loop's thread afterwards.
+        let resumedThere = await Task(executorPreference: executor) { () -> Bool in
+            await Task.yield()
+            await withCheckedContinuation { continuation in
+                Task.detached { continuation.resume() }
+            }
+            return executor.isOnConnectionThread
+        }.value
+        #expect(resumedThere)
+        await loop.stop()
+        // Once the thread has ended, such tasks still run, elsewhere.
+        let ranAfterwards = await Task(executorPreference: executor) { executor.isOnConnectionThread }.value
+        #expect(!ranAfterwards)
     }
 }

@@ -46,6 +46,10 @@ final class ConnectionDriver {
     @exclusivity(unchecked) private var repeated = RepeatedStrings()
     /// C copies of each publish's strings, in one block reused from publish to publish.
     private let publishArena = CArena(capacity: 4096)
+    /// Buffers reused from round to round: the commands taken from the outbox, and the jobs of
+    /// the connection's executor.
+    private var commands: [AMQPClient.Command] = []
+    private var jobs: [UnownedJob] = []
     private var blocked = false
     /// Close requests: the thread closes once the outbox is sent and confirmed. Nil entries are
     /// requests nobody waits on (graceful shutdown of the service).
@@ -109,6 +113,8 @@ final class ConnectionDriver {
         let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int(seconds * 1000)))
         while ContinuousClock.now < deadline {
             if client.isAbortRequested || !closeWaiters.isEmpty { return .closed }
+            // Tasks on the connection's executor keep running while it is down.
+            client.executor.runJobs(using: &jobs)
             let commands = client.takeCommands()
             for (index, command) in commands.enumerated() {
                 switch command {
@@ -129,7 +135,7 @@ final class ConnectionDriver {
             }
             expireDeadlines()
             let remaining = ContinuousClock.now.duration(to: deadline)
-            let milliseconds = max(1, min(200, Int(remaining.wholeMilliseconds)))
+            let milliseconds = client.executor.hasJobs ? 0 : max(1, min(200, Int(remaining.wholeMilliseconds)))
             var descriptor = pollfd(fd: client.wakeup.readDescriptor, events: Int16(POLLIN), revents: 0)
             if poll(&descriptor, 1, Int32(milliseconds)) > 0 { client.wakeup.drain() }
         }
@@ -256,36 +262,23 @@ final class ConnectionDriver {
     private func serve() throws(AMQPError) -> ServeExit {
         guard let state = connection else { throw AMQPError(.connectionLost) }
         let socket = amqp_get_sockfd(state)
-        var commands: [AMQPClient.Command] = []
         var descriptors = (
             pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
             pollfd(fd: client.wakeup.readDescriptor, events: Int16(POLLIN), revents: 0)
         )
         var nextDeadlineCheck = ContinuousClock.now
         while true {
-            client.takeCommands(into: &commands)
-            var handled = 0
-            do {
-                while handled < commands.count {
-                    let command = commands[handled]
-                    handled += 1
-                    if let exit = try handle(command, on: state) {
-                        client.returnCommands(commands[handled...])
-                        commands.removeAll(keepingCapacity: true)
-                        return exit
-                    }
-                }
-            } catch {
-                // The connection broke midway: the rest of the batch waits for the next connection
-                // (publishes are sent again, acks of this connection are dropped, and so on).
-                client.returnCommands(commands[handled...])
-                commands.removeAll(keepingCapacity: true)
-                throw error
-            }
-            commands.removeAll(keepingCapacity: true)
-            // Read first, then write once: the acks of replies confirmed just now go out together
-            // with the publishes and acks the commands queued.
+            // Tasks on the connection's executor resumed since the last round (by confirms, store
+            // lookups, timers), then what they and other threads queued for the connection.
+            client.executor.runJobs(using: &jobs)
+            if let exit = try handleCommands(on: state) { return exit }
             try readAvailableFrames(on: state)
+            if client.executor.hasJobs {
+                // The deliveries and confirms just read resumed tasks here: run them now, so their
+                // answers go out with this round's writes.
+                client.executor.runJobs(using: &jobs)
+                if let exit = try handleCommands(on: state) { return exit }
+            }
             try sendAcksAndUnsent(on: state, socket: socket)
             // Deadlines are seconds long; checking them a few times a second is plenty, and keeps
             // a walk over every outstanding publish off the per-message path.
@@ -301,7 +294,11 @@ final class ConnectionDriver {
             }
             amqp_maybe_release_buffers(state)
 
-            if amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0 { continue }
+            // Work at hand (frames read ahead, jobs or commands this thread queued itself, which
+            // send no wake-up): another round before sleeping.
+            if amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0 || client.executor.hasJobs || client.hasCommands {
+                continue
+            }
             descriptors.0.revents = 0
             descriptors.1.revents = 0
             // Wake at least every 200 ms: heartbeats are only serviced inside library calls, and
@@ -313,6 +310,29 @@ final class ConnectionDriver {
                 client.wakeup.drain()
             }
         }
+    }
+
+    /// Handles the commands queued so far; returns an exit when one closes the connection.
+    private func handleCommands(on state: amqp_connection_state_t) throws(AMQPError) -> ServeExit? {
+        client.takeCommands(into: &commands)
+        defer { commands.removeAll(keepingCapacity: true) }
+        var handled = 0
+        do {
+            while handled < commands.count {
+                let command = commands[handled]
+                handled += 1
+                if let exit = try handle(command, on: state) {
+                    client.returnCommands(commands[handled...])
+                    return exit
+                }
+            }
+        } catch {
+            // The connection broke midway: the rest of the batch waits for the next connection
+            // (publishes are sent again, acks of this connection are dropped, and so on).
+            client.returnCommands(commands[handled...])
+            throw error
+        }
+        return nil
     }
 
     private func handle(_ command: AMQPClient.Command, on state: amqp_connection_state_t) throws(AMQPError) -> ServeExit? {

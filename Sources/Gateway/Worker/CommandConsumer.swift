@@ -33,11 +33,17 @@ public final class CommandConsumer: Service, Sendable {
         // and a long-lived task keeps its stack allocator warm, so a command costs no task creation
         // and no hop through a reading loop. One worker per prefetch slot, so no delivery waits for
         // a worker while another is busy (a previous connection's commands may still be finishing).
+        //
+        // The workers run on the connection's own thread (its executor): a command is resumed by
+        // its delivery, answered and resumed by its confirm where the connection reads and writes,
+        // with no hand-off to another thread and back. Commands only compute briefly and `await`
+        // everything else (the store, links, other workers), so the connection is never held up
+        // for long; a handler with heavy work of its own must move it off this executor.
         let workers = max(1, amqp.consumers.reduce(0) { $0 + Int($1.prefetch) })
         let stopping = StopFlag()
         await withDiscardingTaskGroup { running in
             for _ in 0..<workers {
-                running.addTask {
+                running.addTask(executorPreference: amqp.executor) {
                     for await delivery in self.amqp.deliveries {
                         // Deliveries still buffered at graceful shutdown stay for the broker to requeue.
                         if stopping.isSet { break }
