@@ -158,7 +158,7 @@ public final class AMQPClient: Service, Sendable {
     /// `expiration` is computed from it at the moment the frame is written, so time spent waiting
     /// here (a blocked connection, a reconnect) is not given to the consumer; once the instant has
     /// passed, the message is dropped unsent and the call throws ``AMQPError/Code/messageExpired``.
-    public func publish(
+    nonisolated(nonsending) public func publish(
         _ message: AMQPMessage,
         exchange: String,
         routingKey: String,

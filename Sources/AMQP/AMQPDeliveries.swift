@@ -23,6 +23,11 @@ public struct AMQPDeliveries: AsyncSequence, Sendable {
         public mutating func next() async -> AMQPDelivery? {
             await channel.next()
         }
+
+        /// What `for await` calls: runs where the caller runs (no hop to another executor).
+        public mutating func next(isolation actor: isolated (any Actor)?) async -> AMQPDelivery? {
+            await channel.next()
+        }
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(channel: channel) }
@@ -109,7 +114,7 @@ final class DeliveryChannel: Sendable {
         finish()
     }
 
-    func next() async -> AMQPDelivery? {
+    nonisolated(nonsending) func next() async -> AMQPDelivery? {
         // Under load a delivery is often buffered already: take it without suspending.
         let ready = state.withLock { state -> AMQPDelivery?? in
             if let delivery = state.takeBuffered() { return .some(delivery) }

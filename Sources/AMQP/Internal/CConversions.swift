@@ -289,21 +289,23 @@ enum CValues {
     static func properties(_ p: amqp_basic_properties_t, repeated: inout RepeatedStrings) -> AMQPProperties {
         let flags = p._flags
         func has(_ flag: Int32) -> Bool { flags & UInt32(flag) != 0 }
-        var result = AMQPProperties()
-        if has(AMQP_BASIC_CONTENT_TYPE_FLAG) { result.contentType = repeated.string(p.content_type, .contentType) }
-        if has(AMQP_BASIC_CONTENT_ENCODING_FLAG) { result.contentEncoding = repeated.string(p.content_encoding, .contentEncoding) }
-        if has(AMQP_BASIC_HEADERS_FLAG) { result.headers = table(p.headers, repeated: &repeated) }
-        if has(AMQP_BASIC_DELIVERY_MODE_FLAG) { result.deliveryMode = p.delivery_mode }
-        if has(AMQP_BASIC_PRIORITY_FLAG) { result.priority = p.priority }
-        if has(AMQP_BASIC_CORRELATION_ID_FLAG) { result.correlationID = string(p.correlation_id) }
-        if has(AMQP_BASIC_REPLY_TO_FLAG) { result.replyTo = repeated.string(p.reply_to, .replyTo) }
-        if has(AMQP_BASIC_EXPIRATION_FLAG) { result.expiration = string(p.expiration) }
-        if has(AMQP_BASIC_MESSAGE_ID_FLAG) { result.messageID = string(p.message_id) }
-        if has(AMQP_BASIC_TIMESTAMP_FLAG) { result.timestamp = p.timestamp }
-        if has(AMQP_BASIC_TYPE_FLAG) { result.type = repeated.string(p.type, .type) }
-        if has(AMQP_BASIC_USER_ID_FLAG) { result.userID = repeated.string(p.user_id, .userID) }
-        if has(AMQP_BASIC_APP_ID_FLAG) { result.appID = repeated.string(p.app_id, .appID) }
-        return result
+        // Built in one initializer call: assigning field by field to a local copied the whole
+        // struct (a dozen references) along the way.
+        return AMQPProperties(
+            contentType: has(AMQP_BASIC_CONTENT_TYPE_FLAG) ? repeated.string(p.content_type, .contentType) : nil,
+            contentEncoding: has(AMQP_BASIC_CONTENT_ENCODING_FLAG) ? repeated.string(p.content_encoding, .contentEncoding) : nil,
+            headers: has(AMQP_BASIC_HEADERS_FLAG) ? table(p.headers, repeated: &repeated) : nil,
+            deliveryMode: has(AMQP_BASIC_DELIVERY_MODE_FLAG) ? p.delivery_mode : nil,
+            priority: has(AMQP_BASIC_PRIORITY_FLAG) ? p.priority : nil,
+            correlationID: has(AMQP_BASIC_CORRELATION_ID_FLAG) ? string(p.correlation_id) : nil,
+            replyTo: has(AMQP_BASIC_REPLY_TO_FLAG) ? repeated.string(p.reply_to, .replyTo) : nil,
+            expiration: has(AMQP_BASIC_EXPIRATION_FLAG) ? string(p.expiration) : nil,
+            messageID: has(AMQP_BASIC_MESSAGE_ID_FLAG) ? string(p.message_id) : nil,
+            timestamp: has(AMQP_BASIC_TIMESTAMP_FLAG) ? p.timestamp : nil,
+            type: has(AMQP_BASIC_TYPE_FLAG) ? repeated.string(p.type, .type) : nil,
+            userID: has(AMQP_BASIC_USER_ID_FLAG) ? repeated.string(p.user_id, .userID) : nil,
+            appID: has(AMQP_BASIC_APP_ID_FLAG) ? repeated.string(p.app_id, .appID) : nil
+        )
     }
 
     /// A message's headers: names (and short text values, such as an `authorization` header sent

@@ -33,7 +33,11 @@ final class ConnectionDriver {
     private var returnedPublishes: [ObjectIdentifier: (code: UInt16, text: String)] = [:]
     /// Publishes not yet sent: new ones, and unconfirmed ones from a lost connection (sent again).
     @exclusivity(unchecked) private var unsent: [AMQPClient.PublishRequest] = []
-    private var consumerTags: [String: AMQPConsumerSpec] = [:]
+    private var consumerTags: [String: AMQPConsumerSpec] = [:] {
+        didSet { lastConsumer = nil }
+    }
+    /// The consumer of the last delivery (see ``consumer(tagged:)``).
+    private var lastConsumer: (tag: String, spec: AMQPConsumerSpec?)?
     private var consumersStopped = false
     /// Delivery tags of this connection that still need an ack or reject, ascending.
     @exclusivity(unchecked) private var unsettled: [UInt64] = []
@@ -649,6 +653,15 @@ final class ConnectionDriver {
         }
     }
 
+    /// The consumer a delivery is for. Deliveries come in runs for one consumer, whose tag is then
+    /// the same string (from ``RepeatedStrings``): compared, not hashed.
+    private func consumer(tagged tag: String) -> AMQPConsumerSpec? {
+        if let last = lastConsumer, last.tag == tag { return last.spec }
+        let spec = consumerTags[tag]
+        lastConsumer = (tag, spec)
+        return spec
+    }
+
     private func begin(_ channel: amqp_channel_t, _ start: ContentAssembler.Start) throws(AMQPError) {
         do {
             try assembler.begin(channel: channel, start)
@@ -657,10 +670,10 @@ final class ConnectionDriver {
         }
     }
 
-    private func complete(_ message: ContentAssembler.Message) {
+    private func complete(_ message: consuming ContentAssembler.Message) {
         switch message.start {
         case .deliver(let consumerTag, let deliveryTag, let redelivered, let exchange, let routingKey):
-            let spec = consumerTags[consumerTag]
+            let spec = consumer(tagged: consumerTag)
             if !(spec?.noAck ?? false) { unsettled.append(deliveryTag) }
             readDeliveries.append(
                 AMQPDelivery(

@@ -24,19 +24,26 @@ struct ContentAssembler {
         case methodDuringContent
     }
 
-    private struct Pending {
+    /// A message being assembled: a class, so that each frame changes it where it is instead of
+    /// copying it (with its dozen strings) out of the list and back.
+    private final class Pending {
+        let channel: UInt16
         var start: Start
         var properties: AMQPProperties?
         var bodySize: UInt64 = 0
         var received: UInt64 = 0
         var body: [UInt8] = []
         var keepsBody = true
+
+        init(channel: UInt16, start: Start) {
+            self.channel = channel
+            self.start = start
+        }
     }
 
-    /// Messages being assembled, by channel: a short list (content arrives on one or two
-    /// channels), searched and changed in place, so a frame costs no hashing and no copy of the
-    /// message so far.
-    private var pending: [(channel: UInt16, message: Pending)] = []
+    /// Messages being assembled, one per channel at most: a short list (content arrives on one or
+    /// two channels), searched without hashing.
+    private var pending: [Pending] = []
     let maxRetainedBodySize: Int
 
     init(maxRetainedBodySize: Int) {
@@ -50,39 +57,41 @@ struct ContentAssembler {
         pending.firstIndex { $0.channel == channel }
     }
 
-    mutating func begin(channel: UInt16, _ start: Start) throws(Failure) {
+    mutating func begin(channel: UInt16, _ start: consuming Start) throws(Failure) {
         guard index(of: channel) == nil else { throw .methodDuringContent }
-        pending.append((channel, Pending(start: start)))
+        pending.append(Pending(channel: channel, start: start))
     }
 
     /// A header frame. Returns the finished message when the body is empty.
-    mutating func header(channel: UInt16, bodySize: UInt64, properties: AMQPProperties) throws(Failure) -> Message? {
-        guard let index = index(of: channel), pending[index].message.properties == nil else { throw .headerWithoutMethod }
+    mutating func header(channel: UInt16, bodySize: UInt64, properties: consuming AMQPProperties) throws(Failure) -> Message? {
+        guard let index = index(of: channel), pending[index].properties == nil else { throw .headerWithoutMethod }
         if bodySize == 0 {
-            let start = pending.remove(at: index).message.start
-            return Message(start: start, properties: properties, body: [], bodySize: 0)
+            let message = pending.remove(at: index)
+            return Message(start: message.start, properties: properties, body: [], bodySize: 0)
         }
-        let keepsBody = bodySize <= UInt64(maxRetainedBodySize)
-        pending[index].message.properties = properties
-        pending[index].message.bodySize = bodySize
-        pending[index].message.keepsBody = keepsBody
-        if keepsBody { pending[index].message.body.reserveCapacity(Int(bodySize)) }
+        let message = pending[index]
+        message.properties = properties
+        message.bodySize = bodySize
+        message.keepsBody = bodySize <= UInt64(maxRetainedBodySize)
+        if message.keepsBody { message.body.reserveCapacity(Int(bodySize)) }
         return nil
     }
 
     /// A body frame. Returns the finished message once all announced bytes have arrived.
     mutating func body(channel: UInt16, _ fragment: UnsafeRawBufferPointer) throws(Failure) -> Message? {
-        guard let index = index(of: channel), pending[index].message.properties != nil else { throw .bodyWithoutHeader }
-        let received = pending[index].message.received + UInt64(fragment.count)
-        guard received <= pending[index].message.bodySize else {
+        guard let index = index(of: channel), pending[index].properties != nil else { throw .bodyWithoutHeader }
+        let message = pending[index]
+        let received = message.received + UInt64(fragment.count)
+        guard received <= message.bodySize else {
             pending.remove(at: index)
             throw .bodyTooLong
         }
-        pending[index].message.received = received
-        if pending[index].message.keepsBody { pending[index].message.body.append(contentsOf: fragment) }
-        guard received == pending[index].message.bodySize else { return nil }
-        let done = pending.remove(at: index).message
-        return Message(start: done.start, properties: done.properties!, body: done.body, bodySize: done.bodySize)
+        message.received = received
+        if message.keepsBody { message.body.append(contentsOf: fragment) }
+        guard received == message.bodySize else { return nil }
+        pending.remove(at: index)
+        // Moved out: the finished message is the only owner of its properties and body.
+        return Message(start: message.start, properties: message.properties.take()!, body: message.body, bodySize: message.bodySize)
     }
 
     mutating func reset() { pending.removeAll() }

@@ -57,14 +57,16 @@ public final class CommandPipeline: Sendable {
     public var commandNames: [String] { handlers.keys.sorted() }
 
     /// Runs one command to its outcome. Never throws: every failure is an answer.
-    public func run(_ envelope: CommandEnvelope) async -> CommandOutcome {
+    nonisolated(nonsending) public func run(_ envelope: CommandEnvelope) async -> CommandOutcome {
         // Looked up once for the whole command (the name is hashed for every lookup).
         let handler = envelope.command.flatMap { handlers[$0] }
         guard let messageID = envelope.messageID else { return await execute(envelope, handler: handler) }
         let key = IdempotencyCache.Key(
             command: envelope.command ?? "", messageID: messageID, credentialsDigest: Self.digest(envelope.authorization))
         let log = CommandLog(logger: logger, command: envelope.command, correlationID: envelope.correlationID)
-        if case .replay(let earlier) = await cache.start(key) {
+        var start = cache.begin(key)  // decided at once, without an async call, unless a copy runs
+        if start == nil { start = await cache.waitForFirstCopy(key) }
+        if case .replay(let earlier) = start {
             log.info("Duplicate command answered from the earlier result", metadata: ["amqp.message_id": "\(messageID)"])
             return .answer(earlier)
         }
@@ -89,7 +91,7 @@ public final class CommandPipeline: Sendable {
     // MARK: - The checks and the handler
 
     /// - Parameter handler: the handler of `envelope.command`, if there is one.
-    func execute(_ envelope: CommandEnvelope, handler: (any CommandHandler)?) async -> CommandOutcome {
+    nonisolated(nonsending) func execute(_ envelope: CommandEnvelope, handler: (any CommandHandler)?) async -> CommandOutcome {
         var handled = false
         var caller: Caller? = nil
         var session: String? = nil
@@ -134,7 +136,7 @@ public final class CommandPipeline: Sendable {
     }
 
     /// The session a command names, in the caller's organization: 404 when missing or foreign.
-    func lookUpSession(_ parameters: JSONObject, caller: Caller?) async throws(GatewayError) -> Session {
+    nonisolated(nonsending) func lookUpSession(_ parameters: JSONObject, caller: Caller?) async throws(GatewayError) -> Session {
         guard let value = parameters["session"], value != .null else { throw GatewayError.invalidField("session", "required") }
         guard case .string(let id) = value else {
             throw GatewayError.invalidField("session", "must be of type string, not \(value.typeName)", extra: ["expected": "string"])
@@ -190,14 +192,14 @@ public final class CommandPipeline: Sendable {
         return Hex.encode(Array(SHA256.hash(data: Array(material.utf8))))
     }
 
-    private func recordedAnswer(_ key: String) async -> CommandAnswer? {
+    nonisolated(nonsending) private func recordedAnswer(_ key: String) async -> CommandAnswer? {
         guard let replies, let stored = try? await replies.reply(key: key), let body = try? JSONParser.parse(Array(stored.body)) else {
             return nil
         }
         return CommandAnswer(status: stored.status, body: body, handled: true)
     }
 
-    private func record(_ answer: CommandAnswer, key: String, log: CommandLog) async {
+    nonisolated(nonsending) private func record(_ answer: CommandAnswer, key: String, log: CommandLog) async {
         guard let replies else { return }
         do {
             try await replies.saveReply(key: key, status: answer.status, body: Data(answer.body.serialized), ttl: configuration.answerTimeToLive)

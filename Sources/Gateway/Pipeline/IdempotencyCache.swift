@@ -75,9 +75,11 @@ final class IdempotencyCache: Sendable {
         case wait
     }
 
-    func start(_ key: Key) async -> Start {
+    /// Decides at once whether to run or replay the command; nil when its first copy still runs
+    /// (then ``waitForFirstCopy(_:)``). Synchronous, so that the usual case costs no async call.
+    func begin(_ key: Key) -> Start? {
         let now = ContinuousClock.now
-        let decision = state.withLock { state -> Decision in
+        return state.withLock { state -> Start? in
             // One hash lookup: a missing key is inserted and decided about in place.
             var decision = Decision.execute
             var isNew = false
@@ -87,31 +89,39 @@ final class IdempotencyCache: Sendable {
                 state.insertsSinceEviction += 1
                 evict(&state, now: now)
             }
-            return decision
-        }
-        switch decision {
-        case .execute: return .execute
-        case .replay(let reply): return .replay(reply)
-        case .wait:
-            let reply = await withCheckedContinuation { (continuation: CheckedContinuation<CommandAnswer?, Never>) in
-                let immediate = state.withLock { state -> CommandAnswer?? in
-                    switch state.entries[key] {
-                    case .running(var waiters):
-                        waiters.append(continuation)
-                        state.entries[key] = .running(waiters: waiters)
-                        return .none
-                    case .done(let reply, _):
-                        return .some(reply)
-                    case nil, .inserting:
-                        return .some(nil)
-                    }
-                }
-                if let immediate { continuation.resume(returning: immediate) }
+            switch decision {
+            case .execute: return .execute
+            case .replay(let reply): return .replay(reply)
+            case .wait: return nil
             }
-            // The first copy was abandoned: run this one.
-            guard let reply else { return await start(key) }
-            return .replay(reply)
         }
+    }
+
+    nonisolated(nonsending) func start(_ key: Key) async -> Start {
+        if let decided = begin(key) { return decided }
+        return await waitForFirstCopy(key)
+    }
+
+    /// Waits for the first copy of a command that is still running, and answers like it.
+    nonisolated(nonsending) func waitForFirstCopy(_ key: Key) async -> Start {
+        let reply = await withCheckedContinuation { (continuation: CheckedContinuation<CommandAnswer?, Never>) in
+            let immediate = state.withLock { state -> CommandAnswer?? in
+                switch state.entries[key] {
+                case .running(var waiters):
+                    waiters.append(continuation)
+                    state.entries[key] = .running(waiters: waiters)
+                    return .none
+                case .done(let reply, _):
+                    return .some(reply)
+                case nil, .inserting:
+                    return .some(nil)
+                }
+            }
+            if let immediate { continuation.resume(returning: immediate) }
+        }
+        // The first copy was abandoned: run this one.
+        guard let reply else { return await start(key) }
+        return .replay(reply)
     }
 
     private static func decide(_ entry: inout Entry, now: ContinuousClock.Instant, decision: inout Decision, isNew: inout Bool) {

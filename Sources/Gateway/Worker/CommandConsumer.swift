@@ -67,7 +67,7 @@ public final class CommandConsumer: Service, Sendable {
 
     // MARK: - One command
 
-    func process(_ delivery: AMQPDelivery) async {
+    nonisolated(nonsending) func process(_ delivery: AMQPDelivery) async {
         let started = ContinuousClock.now
         let envelope = CommandEnvelope(delivery, names: configuration.names)
         let log = CommandLog(logger: logger, command: envelope.command, correlationID: envelope.correlationID)
@@ -101,7 +101,7 @@ public final class CommandConsumer: Service, Sendable {
     /// Hands a command to the worker that holds its session's live connection, keeping `reply_to`,
     /// `correlation_id` and everything else, so that worker answers the caller directly. Returns
     /// false when that worker's queue is gone.
-    func forward(_ delivery: AMQPDelivery, envelope: CommandEnvelope, to worker: String, log: CommandLog) async -> Bool {
+    nonisolated(nonsending) func forward(_ delivery: AMQPDelivery, envelope: CommandEnvelope, to worker: String, log: CommandLog) async -> Bool {
         var properties = delivery.properties
         properties.type = envelope.command
         // RabbitMQ checks user_id against the publishing connection's user, which is ours now.
@@ -128,7 +128,9 @@ public final class CommandConsumer: Service, Sendable {
     // MARK: - Answering
 
     /// Sends the answer where it belongs, then acks. Returns whether it was delivered.
-    func deliver(_ answer: CommandAnswer, route: ReplyRoute, envelope: CommandEnvelope, delivery: AMQPDelivery, log: CommandLog) async -> Bool {
+    nonisolated(nonsending) func deliver(
+        _ answer: CommandAnswer, route: ReplyRoute, envelope: CommandEnvelope, delivery: AMQPDelivery, log: CommandLog
+    ) async -> Bool {
         guard let publication = route.publication(of: answer, envelope: envelope, resultsExchange: configuration.names.resultsExchange) else {
             // Nobody to tell and nothing we can run: the queue's dead-letter exchange keeps the
             // original message, whole, in walink.dead.
