@@ -271,12 +271,19 @@ final class ConnectionDriver {
             pollfd(fd: client.wakeup.readDescriptor, events: Int16(POLLIN), revents: 0)
         )
         var nextDeadlineCheck = ContinuousClock.now
+        // Whether the socket may have data: after `poll` said so or timed out, when a round ends
+        // without polling, and at least every second, since rabbitmq-c sends its heartbeats only
+        // from inside its read calls.
+        var probeSocket = true
+        var lastProbe = ContinuousClock.now
         while true {
             // Tasks on the connection's executor resumed since the last round (by confirms, store
             // lookups, timers), then what they and other threads queued for the connection.
             client.executor.runJobs(using: &jobs)
             if let exit = try handleCommands(on: state) { return exit }
-            try readAvailableFrames(on: state)
+            if !probeSocket, lastProbe.duration(to: .now) > .seconds(1) { probeSocket = true }
+            if probeSocket { lastProbe = .now }
+            try readAvailableFrames(on: state, probeSocket: probeSocket)
             if client.executor.hasJobs {
                 // The deliveries and confirms just read resumed tasks here: run them now, so their
                 // answers go out with this round's writes.
@@ -301,6 +308,7 @@ final class ConnectionDriver {
             // Work at hand (frames read ahead, jobs or commands this thread queued itself, which
             // send no wake-up): another round before sleeping.
             if amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0 || client.executor.hasJobs || client.hasCommands {
+                probeSocket = true
                 continue
             }
             descriptors.0.revents = 0
@@ -313,6 +321,7 @@ final class ConnectionDriver {
             if ready > 0, descriptors.1.revents != 0 {
                 client.wakeup.drain()
             }
+            probeSocket = ready <= 0 || descriptors.0.revents != 0
         }
     }
 
@@ -539,14 +548,18 @@ final class ConnectionDriver {
 
     // MARK: - Incoming frames
 
-    private func readAvailableFrames(on state: amqp_connection_state_t) throws(AMQPError) {
+    /// Reads the frames at hand. With `probeSocket` false, only frames rabbitmq-c has buffered
+    /// already: asking it for more when the socket has nothing costs a `recv` and a `poll` that
+    /// find nothing, on the way to answering what was just read.
+    private func readAvailableFrames(on state: amqp_connection_state_t, probeSocket: Bool = true) throws(AMQPError) {
         // The batch's deliveries go to the readers together: one lock and one wake-up round.
         defer {
             client.deliveryChannel.yield(contentsOf: readDeliveries)
             readDeliveries.removeAll(keepingCapacity: true)
         }
         // A bounded batch, so a flood of deliveries cannot starve the outbox (acks, replies).
-        for _ in 0..<512 {
+        for index in 0..<512 {
+            if index > 0 || !probeSocket, amqp_frames_enqueued(state) == 0, amqp_data_in_buffer(state) == 0 { return }
             var frame = amqp_frame_t()
             var zero = timeval(tv_sec: 0, tv_usec: 0)
             let status = amqp_simple_wait_frame_noblock(state, &frame, &zero)
