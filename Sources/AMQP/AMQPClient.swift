@@ -28,12 +28,16 @@ public final class AMQPClient: Service, Sendable {
     public let maxConnectAttempts: Int?
     let logger: Logger
 
-    /// Every message delivered to our consumers, across reconnects.
-    public let deliveries: AsyncStream<AMQPDelivery>
-    let deliveryContinuation: AsyncStream<AMQPDelivery>.Continuation
+    /// Every message delivered to our consumers, across reconnects; several tasks may share it.
+    public let deliveries: AMQPDeliveries
+    let deliveryChannel: DeliveryChannel
 
     let shared: Mutex<SharedState>
     let wakeup: WakeupPipe
+
+    /// Runs tasks on the connection thread (see ``AMQPConnectionExecutor``): for short work that
+    /// mostly waits on this connection, such as answering its deliveries.
+    public let executor: AMQPConnectionExecutor
 
     public init(
         configuration: AMQPConfiguration,
@@ -47,9 +51,11 @@ public final class AMQPClient: Service, Sendable {
         self.consumers = consumers
         self.maxConnectAttempts = maxConnectAttempts
         self.logger = logger
-        (deliveries, deliveryContinuation) = AsyncStream.makeStream(of: AMQPDelivery.self)
+        deliveryChannel = DeliveryChannel()
+        deliveries = AMQPDeliveries(channel: deliveryChannel)
         shared = Mutex(SharedState())
         wakeup = WakeupPipe()
+        executor = AMQPConnectionExecutor(wakeup: wakeup)
     }
 
     // MARK: - Running
@@ -74,8 +80,10 @@ public final class AMQPClient: Service, Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let thread = Thread { [self] in
+                    executor.attach()
                     let driver = ConnectionDriver(client: self)
                     let result = driver.runUntilShutdown()
+                    executor.detach()
                     self.finishAfterThreadExit()
                     continuation.resume(with: result)
                 }
@@ -121,12 +129,12 @@ public final class AMQPClient: Service, Sendable {
         }
     }
 
-    /// Ends ``deliveries`` for its reader: an iteration waiting for the next delivery gets the ones
+    /// Ends ``deliveries`` for its readers: an iteration waiting for the next delivery gets the ones
     /// already buffered and then nil, instead of waiting. The connection itself carries on (acks,
     /// publishes, ``stopConsuming()``); later deliveries are not handed out, and the broker
     /// requeues them when the connection closes.
     public func finishDeliveries() {
-        deliveryContinuation.finish()
+        deliveryChannel.finish()
     }
 
     /// Sends everything queued so far (acks, publishes), waits for outstanding confirms, closes the
@@ -154,7 +162,7 @@ public final class AMQPClient: Service, Sendable {
     /// `expiration` is computed from it at the moment the frame is written, so time spent waiting
     /// here (a blocked connection, a reconnect) is not given to the consumer; once the instant has
     /// passed, the message is dropped unsent and the call throws ``AMQPError/Code/messageExpired``.
-    public func publish(
+    nonisolated(nonsending) public func publish(
         _ message: AMQPMessage,
         exchange: String,
         routingKey: String,
@@ -164,7 +172,10 @@ public final class AMQPClient: Service, Sendable {
         acking delivery: AMQPDelivery? = nil
     ) async throws(AMQPError) -> AMQPPublishOutcome {
         let ackOnConfirm = delivery.flatMap { $0.noAck ? nil : (generation: $0.connectionGeneration, tag: $0.deliveryTag) }
-        let result: Result<AMQPPublishOutcome, AMQPError> = await withCheckedContinuation { continuation in
+        // Unsafe rather than checked: the connection thread settles every request exactly once
+        // (confirm, nack, deadline, or failing what is left when it stops), and a checked
+        // continuation costs an allocation and a runtime type lookup on every publish.
+        let result: Result<AMQPPublishOutcome, AMQPError> = await withUnsafeContinuation { continuation in
             let request = PublishRequest(
                 exchange: exchange,
                 routingKey: routingKey,
@@ -225,17 +236,34 @@ public final class AMQPClient: Service, Sendable {
 
     // MARK: - Internals shared with the driver
 
-    struct PublishRequest {
-        var exchange: String
-        var routingKey: String
-        var mandatory: Bool
-        var message: AMQPMessage
-        var deadline: ContinuousClock.Instant
+    /// One publish on its way: a class, so that the outbox, the unsent list and the confirm tracker
+    /// pass one reference around instead of copying a message's dozen strings at every step.
+    final class PublishRequest: Sendable {
+        let exchange: String
+        let routingKey: String
+        let mandatory: Bool
+        let message: AMQPMessage
+        let deadline: ContinuousClock.Instant
         /// When the message itself goes stale (see ``publish(_:exchange:routingKey:mandatory:timeout:expiresAt:acking:)``).
-        var expiresAt: ContinuousClock.Instant?
+        let expiresAt: ContinuousClock.Instant?
         /// A delivery to ack once this publish is confirmed (see ``publish(_:exchange:routingKey:mandatory:timeout:expiresAt:acking:)``).
-        var ackOnConfirm: (generation: UInt64, tag: UInt64)?
-        var continuation: CheckedContinuation<Result<AMQPPublishOutcome, AMQPError>, Never>
+        let ackOnConfirm: (generation: UInt64, tag: UInt64)?
+        let continuation: UnsafeContinuation<Result<AMQPPublishOutcome, AMQPError>, Never>
+
+        init(
+            exchange: String, routingKey: String, mandatory: Bool, message: AMQPMessage, deadline: ContinuousClock.Instant,
+            expiresAt: ContinuousClock.Instant?, ackOnConfirm: (generation: UInt64, tag: UInt64)?,
+            continuation: UnsafeContinuation<Result<AMQPPublishOutcome, AMQPError>, Never>
+        ) {
+            self.exchange = exchange
+            self.routingKey = routingKey
+            self.mandatory = mandatory
+            self.message = message
+            self.deadline = deadline
+            self.expiresAt = expiresAt
+            self.ackOnConfirm = ackOnConfirm
+            self.continuation = continuation
+        }
     }
 
     enum Command {
@@ -265,16 +293,22 @@ public final class AMQPClient: Service, Sendable {
 
     /// Queues a command for the connection thread; false once the client has finished.
     func enqueue(_ command: Command) -> Bool {
+        // The connection thread itself (a task on ``executor``) needs no wake-up: it takes the
+        // outbox before it sleeps.
+        let onConnectionThread = executor.isOnConnectionThread
         let (accepted, signal) = shared.withLock { state -> (Bool, Bool) in
             guard !state.isFinished else { return (false, false) }
             state.outbox.append(command)
-            guard !state.wakeupPending else { return (true, false) }
+            guard !state.wakeupPending, !onConnectionThread else { return (true, false) }
             state.wakeupPending = true
             return (true, true)
         }
         if signal { wakeup.signal() }
         return accepted
     }
+
+    /// Whether commands wait in the outbox.
+    var hasCommands: Bool { shared.withLock { !$0.outbox.isEmpty } }
 
     func takeCommands() -> [Command] {
         var commands: [Command] = []
@@ -345,7 +379,7 @@ public final class AMQPClient: Service, Sendable {
         }
         for command in commands { Self.fail(command, with: AMQPError(.shutdown)) }
         for waiter in waiters { waiter.resume(throwing: AMQPError(.shutdown)) }
-        deliveryContinuation.finish()
+        deliveryChannel.finish()
     }
 
     static func fail(_ command: Command, with error: AMQPError) {

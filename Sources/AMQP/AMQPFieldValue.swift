@@ -1,5 +1,8 @@
 /// A value in an AMQP field table (message headers, queue arguments, client properties).
-public indirect enum AMQPFieldValue: Sendable, Hashable {
+///
+/// Not `indirect`: arrays and tables keep their elements on the heap already, and an indirect enum
+/// would box every value, each message's headers included, in an allocation of its own.
+public enum AMQPFieldValue: Sendable, Hashable {
     case bool(Bool)
     case int8(Int8)
     case uint8(UInt8)

@@ -63,26 +63,65 @@ public struct AMQPMessage: Sendable {
 }
 
 /// A message the broker delivered to one of our consumers.
+///
+/// Its fields live in one immutable box, so the copies a delivery goes through (from the connection
+/// thread to the reader, into the command's task) cost one reference count each rather than one
+/// per string (a delivery has about a dozen).
 public struct AMQPDelivery: Sendable {
+    @usableFromInline
+    final class Storage: Sendable {
+        @usableFromInline let queue: String
+        @usableFromInline let deliveryTag: UInt64
+        @usableFromInline let connectionGeneration: UInt64
+        @usableFromInline let redelivered: Bool
+        @usableFromInline let exchange: String
+        @usableFromInline let routingKey: String
+        @usableFromInline let properties: AMQPProperties
+        @usableFromInline let body: [UInt8]
+        @usableFromInline let bodySize: UInt64
+        @usableFromInline let noAck: Bool
+
+        init(
+            queue: String, deliveryTag: UInt64, connectionGeneration: UInt64, redelivered: Bool, exchange: String, routingKey: String,
+            properties: AMQPProperties, body: [UInt8], bodySize: UInt64, noAck: Bool
+        ) {
+            self.queue = queue
+            self.deliveryTag = deliveryTag
+            self.connectionGeneration = connectionGeneration
+            self.redelivered = redelivered
+            self.exchange = exchange
+            self.routingKey = routingKey
+            self.properties = properties
+            self.body = body
+            self.bodySize = bodySize
+            self.noAck = noAck
+        }
+    }
+
+    @usableFromInline let storage: Storage
+
+    // Inlinable so that reading one field (`delivery.properties.replyTo`) in another module reads
+    // that field, not a copy of the whole properties struct.
+
     /// The queue of the consumer that received it.
-    public let queue: String
-    public let deliveryTag: UInt64
+    @inlinable public var queue: String { storage.queue }
+    @inlinable public var deliveryTag: UInt64 { storage.deliveryTag }
     /// Which connection the delivery came over; acks for an older connection are ignored, since the
     /// broker has requeued those deliveries already.
-    public let connectionGeneration: UInt64
-    public let redelivered: Bool
-    public let exchange: String
-    public let routingKey: String
-    public let properties: AMQPProperties
+    @inlinable public var connectionGeneration: UInt64 { storage.connectionGeneration }
+    @inlinable public var redelivered: Bool { storage.redelivered }
+    @inlinable public var exchange: String { storage.exchange }
+    @inlinable public var routingKey: String { storage.routingKey }
+    @inlinable public var properties: AMQPProperties { storage.properties }
     /// The body, or empty when it was larger than the client's retained-body limit (see ``bodySize``).
-    public let body: [UInt8]
+    @inlinable public var body: [UInt8] { storage.body }
     /// The size the broker announced for the body.
-    public let bodySize: UInt64
+    @inlinable public var bodySize: UInt64 { storage.bodySize }
     /// Whether the consumer was in no-ack mode (no ack needed or allowed).
-    public let noAck: Bool
+    @inlinable public var noAck: Bool { storage.noAck }
 
     /// True when the body was larger than the limit and was not kept.
-    public var isBodyDiscarded: Bool { UInt64(body.count) != bodySize }
+    @inlinable public var isBodyDiscarded: Bool { UInt64(storage.body.count) != storage.bodySize }
 
     public init(
         queue: String,
@@ -96,16 +135,10 @@ public struct AMQPDelivery: Sendable {
         bodySize: UInt64,
         noAck: Bool
     ) {
-        self.queue = queue
-        self.deliveryTag = deliveryTag
-        self.connectionGeneration = connectionGeneration
-        self.redelivered = redelivered
-        self.exchange = exchange
-        self.routingKey = routingKey
-        self.properties = properties
-        self.body = body
-        self.bodySize = bodySize
-        self.noAck = noAck
+        storage = Storage(
+            queue: queue, deliveryTag: deliveryTag, connectionGeneration: connectionGeneration, redelivered: redelivered, exchange: exchange,
+            routingKey: routingKey, properties: properties, body: body, bodySize: bodySize, noAck: noAck
+        )
     }
 }
 

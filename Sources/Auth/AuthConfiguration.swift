@@ -39,6 +39,15 @@ public struct AuthConfiguration: Sendable {
     public var jwksMaxSize: Int
     /// The longest bearer token accepted, in bytes.
     public var maxTokenLength: Int
+    /// How long a resolved API key is trusted without asking the store again (zero: always ask).
+    /// A key revoked in the store is refused by every worker within this time, so it may be at
+    /// most ``maxAPIKeyCacheLifetime``.
+    public var apiKeyCacheLifetime: Duration
+    /// How many resolved API keys are remembered at most.
+    public var apiKeyCacheCapacity: Int
+
+    /// The longest ``apiKeyCacheLifetime`` accepted: revocations take effect within it.
+    public static let maxAPIKeyCacheLifetime: Duration = .seconds(5)
 
     public static let defaultRoleCapabilities: [String: Set<String>] = [
         "owner": [Principal.manage], "admin": [Principal.manage],
@@ -57,7 +66,9 @@ public struct AuthConfiguration: Sendable {
         jwksMinimumFetchInterval: Duration = .seconds(30),
         jwksFetchTimeout: Duration = .seconds(10),
         jwksMaxSize: Int = 1 << 20,
-        maxTokenLength: Int = 8 << 10
+        maxTokenLength: Int = 8 << 10,
+        apiKeyCacheLifetime: Duration = .seconds(2),
+        apiKeyCacheCapacity: Int = 10_000
     ) {
         self.jwksLocation = jwksLocation
         self.jwksCAFile = jwksCAFile
@@ -72,6 +83,8 @@ public struct AuthConfiguration: Sendable {
         self.jwksFetchTimeout = jwksFetchTimeout
         self.jwksMaxSize = jwksMaxSize
         self.maxTokenLength = maxTokenLength
+        self.apiKeyCacheLifetime = apiKeyCacheLifetime
+        self.apiKeyCacheCapacity = apiKeyCacheCapacity
     }
 
     /// Reads the `WALINK_JWKS_*` and `WALINK_JWT_*` variables; unset or empty ones keep their

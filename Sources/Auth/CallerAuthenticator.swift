@@ -6,9 +6,10 @@ import NIOPosix
 /// Turns a command's `authorization` header into the ``Principal`` behind it, or an
 /// ``AuthError`` that says why not.
 ///
-/// A token starting with `wlk_` is an API key, looked up with the ``APIKeyResolver``; anything
-/// else is a login JWT, verified against the frontend's key set (``AuthConfiguration/jwksLocation``).
-/// Tokens are never logged, and no error message contains one.
+/// A token starting with `wlk_` is an API key, looked up with the ``APIKeyResolver`` (and trusted
+/// for ``AuthConfiguration/apiKeyCacheLifetime`` after that, so a busy caller does not cost a store
+/// lookup per command); anything else is a login JWT, verified against the frontend's key set
+/// (``AuthConfiguration/jwksLocation``). Tokens are never logged, and no error message contains one.
 public final class CallerAuthenticator: Sendable {
     /// The prefix that marks API keys.
     public static let apiKeyPrefix = "wlk_"
@@ -16,6 +17,7 @@ public final class CallerAuthenticator: Sendable {
     private let configuration: AuthConfiguration
     private let jwt: JWTVerifier?
     private let apiKeys: (any APIKeyResolver)?
+    private let apiKeyCache: APIKeyCache
     private let now: @Sendable () -> Date
     private let logger: Logger
 
@@ -23,7 +25,8 @@ public final class CallerAuthenticator: Sendable {
     ///   - apiKeys: resolves `wlk_` keys; `nil` refuses every API key.
     ///   - eventLoopGroup: runs `https://` key set fetches.
     ///   - now: the clock for token times and key set ages (tests move it).
-    /// - Throws: ``AuthError/Code/invalidConfiguration`` when the extra CA file cannot be loaded.
+    /// - Throws: ``AuthError/Code/invalidConfiguration`` when the extra CA file cannot be loaded, or
+    ///   the API key cache lifetime is negative or above ``AuthConfiguration/maxAPIKeyCacheLifetime``.
     public init(
         configuration: AuthConfiguration,
         apiKeys: (any APIKeyResolver)?,
@@ -31,8 +34,12 @@ public final class CallerAuthenticator: Sendable {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         now: @escaping @Sendable () -> Date = { Date() }
     ) throws(AuthError) {
+        guard configuration.apiKeyCacheLifetime >= .zero, configuration.apiKeyCacheLifetime <= AuthConfiguration.maxAPIKeyCacheLifetime else {
+            throw AuthError(.invalidConfiguration, "the API key cache lifetime must be from 0 to \(AuthConfiguration.maxAPIKeyCacheLifetime)")
+        }
         self.configuration = configuration
         self.apiKeys = apiKeys
+        self.apiKeyCache = APIKeyCache(lifetime: configuration.apiKeyCacheLifetime, capacity: configuration.apiKeyCacheCapacity)
         self.now = now
         self.logger = logger
 
@@ -100,15 +107,27 @@ public final class CallerAuthenticator: Sendable {
         guard let apiKeys else {
             throw AuthError(.apiKeysDisabled, "API keys are not accepted by this worker")
         }
-        let resolved: ResolvedAPIKey?
-        do {
-            resolved = try await apiKeys.resolve(key)
-        } catch {
-            logger.warning("API key lookup failed", metadata: ["error": "\(error)"])
-            throw AuthError(.apiKeyLookupFailed, "API keys cannot be checked right now; try again later")
-        }
-        guard let resolved else {
-            throw AuthError(.unknownAPIKey, "the API key is not known")
+        let digest = APIKeyCache.digest(key)
+        let lookupStarted = now()
+        let resolved: ResolvedAPIKey
+        if let cached = apiKeyCache.fresh(digest, now: lookupStarted) {
+            resolved = cached
+        } else {
+            let found: ResolvedAPIKey?
+            do {
+                found = try await apiKeys.resolve(key)
+            } catch {
+                apiKeyCache.remove(digest)
+                logger.warning("API key lookup failed", metadata: ["error": "\(error)"])
+                throw AuthError(.apiKeyLookupFailed, "API keys cannot be checked right now; try again later")
+            }
+            guard let found else {
+                apiKeyCache.remove(digest)
+                throw AuthError(.unknownAPIKey, "the API key is not known")
+            }
+            // Trusted from when the lookup started: the store may have changed since.
+            apiKeyCache.insert(found, for: digest, resolvedAt: lookupStarted)
+            resolved = found
         }
         if resolved.revoked {
             throw AuthError(.revokedAPIKey, "the API key has been revoked")

@@ -12,14 +12,14 @@ extension JSONValue {
 
     func write(to output: inout [UInt8]) {
         switch self {
-        case .null: output.append(contentsOf: Array("null".utf8))
-        case .bool(let value): output.append(contentsOf: Array((value ? "true" : "false").utf8))
-        case .int(let value): output.append(contentsOf: Array(String(value).utf8))
+        case .null: output.append(contentsOf: "null".utf8)
+        case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
+        case .int(let value): output.append(contentsOf: String(value).utf8)
         case .double(let value):
             if value.isFinite {
-                output.append(contentsOf: Array(String(value).utf8))
+                output.append(contentsOf: String(value).utf8)
             } else {
-                output.append(contentsOf: Array("null".utf8))  // JSON has no NaN or infinity
+                output.append(contentsOf: "null".utf8)  // JSON has no NaN or infinity
             }
         case .string(let value): Self.writeString(value, to: &output)
         case .array(let values):
@@ -43,6 +43,18 @@ extension JSONValue {
 
     static func writeString(_ string: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
+        // Most strings need no escaping: checked on the contiguous UTF-8 and copied in one go
+        // rather than byte by byte.
+        var string = string
+        let plain = string.withUTF8 { utf8 -> Bool in
+            for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }
+            output.append(contentsOf: utf8)
+            return true
+        }
+        if plain {
+            output.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in string.utf8 {
             switch byte {
             case UInt8(ascii: "\""): output.append(contentsOf: [0x5C, 0x22])

@@ -1,5 +1,8 @@
 /// A JSON value. Objects keep their key order, so replies come out exactly as built.
-public indirect enum JSONValue: Sendable, Hashable {
+///
+/// Not `indirect`: arrays and objects already keep their elements on the heap, and an indirect
+/// enum boxes every value, a string or a number too, in an allocation of its own.
+public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -49,7 +52,12 @@ public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral, Se
 
     public init() {}
 
+    init(reservingCapacity capacity: Int) {
+        entries.reserveCapacity(capacity)
+    }
+
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        entries.reserveCapacity(elements.count)
         for (key, value) in elements { self[key] = value }
     }
 
@@ -93,7 +101,7 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     public init(floatLiteral value: Double) { self = .double(value) }
     public init(nilLiteral: ()) { self = .null }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        var object = JSONObject()
+        var object = JSONObject(reservingCapacity: elements.count)
         for (key, value) in elements { object[key] = value }
         self = .object(object)
     }

@@ -2,9 +2,23 @@ import AMQP
 import ArgumentParser
 import Foundation
 
-/// The entry point (`@main`; a top-level `main.swift` would pick ArgumentParser's synchronous `main()`,
-/// which cannot run the async `amqp` subcommand).
+/// The entry point. Not an async `main`: on Linux that parks the main thread in `dispatch_main()`,
+/// which valgrind 3.19 cannot run (it crashes in the `sigsuspend` there), and the benchmarks are
+/// meant to be profiled under callgrind. The main thread waits for the command instead; the work
+/// runs on Swift's cooperative pool and the benchmarks' own threads as before.
 @main
+enum WalinkBenchMain {
+    static func main() {
+        let done = DispatchSemaphore(value: 0)
+        // Detached: `main()` is on the main actor, whose queue never runs while this thread waits.
+        Task.detached {
+            await WalinkBenchCommand.main()  // parses, runs, and exits with the error if there is one
+            done.signal()
+        }
+        done.wait()
+    }
+}
+
 struct WalinkBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "walink-bench",
@@ -16,12 +30,13 @@ struct WalinkBenchCommand: AsyncParsableCommand {
 struct AMQPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "amqp",
-        abstract: "worker.ping through the walink worker vs raw rabbitmq-c echo responders: latency and throughput.",
+        abstract: "worker.ping and session.get through the walink worker vs raw rabbitmq-c echo responders: latency, throughput, CPU.",
         discussion: """
             Needs a RabbitMQ broker (scripts/bench starts a private one on port 5696). The worker runs in \
-            this process on broker names of its own (prefix bench.<random>.), which are deleted afterwards. \
-            The baseline is a raw rabbitmq-c echo that acks right after replying; a second raw echo acks \
-            only once its reply is confirmed (the worker's guarantee), for comparison.
+            this process on broker names of its own (prefix bench.<random>.), which are deleted afterwards, \
+            with a SQLite store in a temporary directory (one API key, one session). The baseline is a raw \
+            rabbitmq-c echo that acks only once its reply is confirmed (the worker's guarantee); a second raw \
+            echo acks right after replying, for reference.
             """
     )
 
@@ -49,10 +64,26 @@ struct AMQPCommand: AsyncParsableCommand {
     @Option(help: "Consumer prefetch of both responders (the worker's concurrency).")
     var prefetch: UInt16 = 64
 
+    @Option(help: "Comma-separated responders to run: ping, session-get, raw-confirmed, raw (default: all; one alone is for profiling).")
+    var responders: String?
+
+    private var selectedResponders: [AMQPBenchmark.Responder] {
+        get throws {
+            guard let responders else { return AMQPBenchmark.Responder.allCases }
+            return try responders.split(separator: ",").map { name in
+                guard let responder = AMQPBenchmark.Responder.allCases.first(where: { $0.option == name }) else {
+                    throw ValidationError("unknown responder \(name); use ping, session-get, raw-confirmed or raw")
+                }
+                return responder
+            }
+        }
+    }
+
     func validate() throws {
         guard rounds > 0, latencyCalls > 0, throughputCalls > 0, inFlight > 0, bursts > 0, prefetch > 0, warmupCalls >= 0 else {
             throw ValidationError("counts must be positive")
         }
+        guard try !selectedResponders.isEmpty else { throw ValidationError("no responders selected") }
     }
 
     func run() async throws {
@@ -60,12 +91,14 @@ struct AMQPCommand: AsyncParsableCommand {
         let configuration = try AMQPConfiguration(url: url)
         let options = AMQPBenchmark.Options(
             rounds: rounds, latencyCalls: latencyCalls, warmupCalls: warmupCalls,
-            throughputCalls: throughputCalls, inFlight: inFlight, burstsPerRound: bursts, prefetch: prefetch
+            throughputCalls: throughputCalls, inFlight: inFlight, burstsPerRound: bursts, prefetch: prefetch,
+            responders: try selectedResponders
         )
-        print("amqp benchmark on \(configuration.redactedURL); \(MachineInfo.summary)")
+        print("amqp benchmark on \(configuration.redactedURL); \(ProcessInfo.processInfo.activeProcessorCount) CPUs")
+        print("load average at start: \(MachineInfo.loadAverage)")
         let report = try await AMQPBenchmark.run(configuration: configuration, options: options)
         AMQPBenchmark.print(report, configuration: configuration)
-        print("load average after: \(MachineInfo.loadAverage)")
+        print("load average at end: \(MachineInfo.loadAverage)")
     }
 }
 

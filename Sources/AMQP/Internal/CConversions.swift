@@ -9,16 +9,53 @@ import Darwin
 /// Owns C memory handed to one rabbitmq-c call (strings, tables, properties) and frees it afterwards.
 /// rabbitmq-c keeps raw pointers to what it is given, and Swift strings are only valid inside a
 /// closure, so every outgoing value is copied here first. Confined to the connection's thread.
+///
+/// With a `capacity`, values are copied into one block that ``reset()`` reuses, so an arena kept
+/// for every publish allocates nothing once the block is big enough (a publish used to make about
+/// ten `malloc`s); what does not fit is allocated on its own, and the block grows at the next reset.
 final class CArena {
-    private var allocations: [UnsafeMutableRawPointer]
+    private var block: UnsafeMutableRawPointer?
+    /// The reusable block's size (grows at ``reset()`` when a cycle needed more).
+    private(set) var blockSize: Int
+    private var used = 0
+    /// Bytes asked for since the last reset, fitting or not: the block's next size.
+    private var requested = 0
+    private var allocations: [UnsafeMutableRawPointer] = []
 
-    init() {
-        allocations = []
-        allocations.reserveCapacity(16)  // a publish makes about ten
+    init(capacity: Int = 0) {
+        blockSize = capacity
+        block = capacity > 0 ? malloc(capacity) : nil
     }
 
     deinit {
         for pointer in allocations { free(pointer) }
+        free(block)
+    }
+
+    /// Releases everything handed out, keeping (and if it was too small, growing) the block.
+    func reset() {
+        for pointer in allocations { free(pointer) }
+        allocations.removeAll(keepingCapacity: true)
+        if requested > blockSize, blockSize > 0 {
+            free(block)
+            blockSize = max(requested, blockSize * 2)
+            block = malloc(blockSize)
+        }
+        used = 0
+        requested = 0
+    }
+
+    /// Memory for `count` bytes, 8-byte aligned, valid until the next reset (or the arena's end).
+    func allocate(_ count: Int) -> UnsafeMutableRawPointer {
+        let start = (used + 7) & ~7
+        requested = ((requested + 7) & ~7) + count
+        if let block, start + count <= blockSize {
+            used = start + count
+            return block + start
+        }
+        let memory = malloc(max(count, 1))!
+        allocations.append(memory)
+        return memory
     }
 
     func bytes(_ value: [UInt8]) -> amqp_bytes_t {
@@ -31,17 +68,22 @@ final class CArena {
         return value.withUTF8 { copy(UnsafeRawBufferPointer($0)) }
     }
 
+    /// Whether `pointer` lies in the reusable block (for tests).
+    func isInBlock(_ pointer: UnsafeMutableRawPointer) -> Bool {
+        guard let block else { return false }
+        return pointer >= block && pointer < block + blockSize
+    }
+
     private func copy(_ source: UnsafeRawBufferPointer) -> amqp_bytes_t {
-        guard !source.isEmpty, let memory = malloc(source.count) else { return amqp_bytes_t(len: 0, bytes: nil) }
-        allocations.append(memory)
+        guard !source.isEmpty else { return amqp_bytes_t(len: 0, bytes: nil) }
+        let memory = allocate(source.count)
         memory.copyMemory(from: source.baseAddress!, byteCount: source.count)
         return amqp_bytes_t(len: source.count, bytes: memory)
     }
 
     func cString(_ value: String) -> UnsafePointer<CChar> {
         let utf8 = Array(value.utf8) + [0]
-        let memory = malloc(utf8.count)!
-        allocations.append(memory)
+        let memory = allocate(utf8.count)
         utf8.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: utf8.count) }
         return UnsafePointer(memory.assumingMemoryBound(to: CChar.self))
     }
@@ -49,8 +91,7 @@ final class CArena {
     func table(_ table: AMQPTable) -> amqp_table_t {
         guard !table.isEmpty else { return amqp_table_t(num_entries: 0, entries: nil) }
         let count = table.entries.count
-        let raw = malloc(MemoryLayout<amqp_table_entry_t>.stride * count)!
-        allocations.append(raw)
+        let raw = allocate(MemoryLayout<amqp_table_entry_t>.stride * count)
         let entries = raw.bindMemory(to: amqp_table_entry_t.self, capacity: count)
         for (index, entry) in table.entries.enumerated() {
             (entries + index).initialize(to: amqp_table_entry_t(key: bytes(entry.key), value: fieldValue(entry.value)))
@@ -105,8 +146,7 @@ final class CArena {
             if values.isEmpty {
                 field.value.array = amqp_array_t(num_entries: 0, entries: nil)
             } else {
-                let raw = malloc(MemoryLayout<amqp_field_value_t>.stride * values.count)!
-                allocations.append(raw)
+                let raw = allocate(MemoryLayout<amqp_field_value_t>.stride * values.count)
                 let items = raw.bindMemory(to: amqp_field_value_t.self, capacity: values.count)
                 for (index, item) in values.enumerated() { (items + index).initialize(to: fieldValue(item)) }
                 field.value.array = amqp_array_t(num_entries: Int32(values.count), entries: items)
@@ -194,9 +234,10 @@ enum CValues {
     }
 
     /// Text from a short string; invalid UTF-8 is repaired rather than dropped so that a hostile
-    /// header can still be answered.
+    /// header can still be answered. Decoded straight from the frame (no intermediate array).
     static func string(_ value: amqp_bytes_t) -> String {
-        String(decoding: bytes(value), as: UTF8.self)
+        guard value.len > 0, let pointer = value.bytes else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: pointer, count: value.len), as: UTF8.self)
     }
 
     static func table(_ table: amqp_table_t, depth: Int = 0) -> AMQPTable {
@@ -239,22 +280,119 @@ enum CValues {
     }
 
     static func properties(_ p: amqp_basic_properties_t) -> AMQPProperties {
+        var repeated = RepeatedStrings()
+        return properties(p, repeated: &repeated)
+    }
+
+    /// The properties, taking the fields that tend to repeat from message to message (content type,
+    /// `reply_to`, `type`, header names, ...) from `repeated` when they are the same bytes again.
+    static func properties(_ p: amqp_basic_properties_t, repeated: inout RepeatedStrings) -> AMQPProperties {
         let flags = p._flags
         func has(_ flag: Int32) -> Bool { flags & UInt32(flag) != 0 }
-        var result = AMQPProperties()
-        if has(AMQP_BASIC_CONTENT_TYPE_FLAG) { result.contentType = string(p.content_type) }
-        if has(AMQP_BASIC_CONTENT_ENCODING_FLAG) { result.contentEncoding = string(p.content_encoding) }
-        if has(AMQP_BASIC_HEADERS_FLAG) { result.headers = table(p.headers) }
-        if has(AMQP_BASIC_DELIVERY_MODE_FLAG) { result.deliveryMode = p.delivery_mode }
-        if has(AMQP_BASIC_PRIORITY_FLAG) { result.priority = p.priority }
-        if has(AMQP_BASIC_CORRELATION_ID_FLAG) { result.correlationID = string(p.correlation_id) }
-        if has(AMQP_BASIC_REPLY_TO_FLAG) { result.replyTo = string(p.reply_to) }
-        if has(AMQP_BASIC_EXPIRATION_FLAG) { result.expiration = string(p.expiration) }
-        if has(AMQP_BASIC_MESSAGE_ID_FLAG) { result.messageID = string(p.message_id) }
-        if has(AMQP_BASIC_TIMESTAMP_FLAG) { result.timestamp = p.timestamp }
-        if has(AMQP_BASIC_TYPE_FLAG) { result.type = string(p.type) }
-        if has(AMQP_BASIC_USER_ID_FLAG) { result.userID = string(p.user_id) }
-        if has(AMQP_BASIC_APP_ID_FLAG) { result.appID = string(p.app_id) }
+        // Built in one initializer call: assigning field by field to a local copied the whole
+        // struct (a dozen references) along the way.
+        return AMQPProperties(
+            contentType: has(AMQP_BASIC_CONTENT_TYPE_FLAG) ? repeated.string(p.content_type, .contentType) : nil,
+            contentEncoding: has(AMQP_BASIC_CONTENT_ENCODING_FLAG) ? repeated.string(p.content_encoding, .contentEncoding) : nil,
+            headers: has(AMQP_BASIC_HEADERS_FLAG) ? table(p.headers, repeated: &repeated) : nil,
+            deliveryMode: has(AMQP_BASIC_DELIVERY_MODE_FLAG) ? p.delivery_mode : nil,
+            priority: has(AMQP_BASIC_PRIORITY_FLAG) ? p.priority : nil,
+            correlationID: has(AMQP_BASIC_CORRELATION_ID_FLAG) ? string(p.correlation_id) : nil,
+            replyTo: has(AMQP_BASIC_REPLY_TO_FLAG) ? repeated.string(p.reply_to, .replyTo) : nil,
+            expiration: has(AMQP_BASIC_EXPIRATION_FLAG) ? string(p.expiration) : nil,
+            messageID: has(AMQP_BASIC_MESSAGE_ID_FLAG) ? string(p.message_id) : nil,
+            timestamp: has(AMQP_BASIC_TIMESTAMP_FLAG) ? p.timestamp : nil,
+            type: has(AMQP_BASIC_TYPE_FLAG) ? repeated.string(p.type, .type) : nil,
+            userID: has(AMQP_BASIC_USER_ID_FLAG) ? repeated.string(p.user_id, .userID) : nil,
+            appID: has(AMQP_BASIC_APP_ID_FLAG) ? repeated.string(p.app_id, .appID) : nil
+        )
+    }
+
+    /// A message's headers: names (and short text values, such as an `authorization` header sent
+    /// with every command) come from `repeated` when seen before; nested values are converted as usual.
+    static func table(_ table: amqp_table_t, repeated: inout RepeatedStrings) -> AMQPTable {
+        guard table.num_entries > 0, let entries = table.entries else { return AMQPTable() }
+        var result = AMQPTable()
+        result.entries.reserveCapacity(Int(table.num_entries))
+        for index in 0..<Int(table.num_entries) {
+            let entry = entries[index]
+            let value: AMQPFieldValue
+            switch UInt32(entry.value.kind) {
+            case AMQP_FIELD_KIND_UTF8.rawValue, AMQP_FIELD_KIND_BYTES.rawValue:
+                value = .bytes(repeated.bytes(entry.value.value.bytes))
+            default:
+                value = fieldValue(entry.value, depth: 0)
+            }
+            result.entries.append((key: repeated.headerName(entry.key), value: value))
+        }
         return result
+    }
+}
+
+/// Text that tends to arrive again and again on one connection (the exchange and routing key of a
+/// consumer, a caller's `reply_to`, `content_type`, `type`, header names and values), remembered so
+/// that a repeat costs a byte comparison instead of an allocation and a UTF-8 validation. One entry
+/// per field, plus a few for header names and values; anything else is converted as usual.
+/// Confined to the connection's thread.
+struct RepeatedStrings {
+    enum Field: Int, CaseIterable {
+        case consumerTag, exchange, routingKey, contentType, contentEncoding, replyTo, type, userID, appID
+    }
+
+    /// Longer values are not remembered (they are unlikely to repeat, and comparing costs too).
+    static let maxLength = 256
+    static let headerSlots = 8
+
+    private var fields = [(bytes: [UInt8], string: String)?](repeating: nil, count: Field.allCases.count)
+    private var headerNames: [(bytes: [UInt8], string: String)] = []
+    private var headerValues: [[UInt8]] = []
+    private var nextHeaderName = 0
+    private var nextHeaderValue = 0
+
+    mutating func string(_ value: amqp_bytes_t, _ field: Field) -> String { string(Self.buffer(value), field) }
+    mutating func headerName(_ value: amqp_bytes_t) -> String { headerName(Self.buffer(value)) }
+    mutating func bytes(_ value: amqp_bytes_t) -> [UInt8] { bytes(Self.buffer(value)) }
+
+    mutating func string(_ buffer: UnsafeRawBufferPointer, _ field: Field) -> String {
+        if let cached = fields[field.rawValue], Self.equal(cached.bytes, buffer) { return cached.string }
+        let string = String(decoding: buffer, as: UTF8.self)
+        if buffer.count <= Self.maxLength { fields[field.rawValue] = (Array(buffer), string) }
+        return string
+    }
+
+    mutating func headerName(_ buffer: UnsafeRawBufferPointer) -> String {
+        if let cached = headerNames.first(where: { Self.equal($0.bytes, buffer) }) { return cached.string }
+        let string = String(decoding: buffer, as: UTF8.self)
+        guard buffer.count <= Self.maxLength else { return string }
+        Self.remember((Array(buffer), string), in: &headerNames, next: &nextHeaderName)
+        return string
+    }
+
+    mutating func bytes(_ buffer: UnsafeRawBufferPointer) -> [UInt8] {
+        if let cached = headerValues.first(where: { Self.equal($0, buffer) }) { return cached }
+        let bytes = Array(buffer)
+        if buffer.count <= Self.maxLength { Self.remember(bytes, in: &headerValues, next: &nextHeaderValue) }
+        return bytes
+    }
+
+    /// Adds to a few slots, replacing the oldest once they are full.
+    private static func remember<T>(_ value: T, in slots: inout [T], next: inout Int) {
+        if slots.count < headerSlots {
+            slots.append(value)
+        } else {
+            slots[next] = value
+            next = (next + 1) % headerSlots
+        }
+    }
+
+    private static func equal(_ bytes: [UInt8], _ buffer: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count == buffer.count else { return false }
+        guard buffer.count > 0, let base = buffer.baseAddress else { return true }
+        return bytes.withUnsafeBytes { memcmp($0.baseAddress!, base, buffer.count) == 0 }
+    }
+
+    private static func buffer(_ value: amqp_bytes_t) -> UnsafeRawBufferPointer {
+        guard value.len > 0, let pointer = value.bytes else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: pointer, count: value.len)
     }
 }

@@ -17,29 +17,43 @@ final class ConnectionDriver {
     /// Header that identifies a mandatory publish when the broker returns it.
     static let publishSequenceHeader = "x-walink-publish-seq"
 
-    private final class PendingPublish {
-        let request: AMQPClient.PublishRequest
-        var returned: (code: UInt16, text: String)?
-        init(_ request: AMQPClient.PublishRequest) { self.request = request }
-    }
-
     private enum ServeExit { case closed }
 
+    // The state below is used on the connection thread only. The hot parts are marked
+    // `@exclusivity(unchecked)`: with one thread there is no overlapping access for the runtime's
+    // dynamic exclusivity checks to catch, and those checks cost about 1,500 instructions per
+    // command on this path.
     private let client: AMQPClient
     private let logger: Logger
     private var connection: amqp_connection_state_t?
     private var generation: UInt64 = 0
-    private var assembler: ContentAssembler
-    private var confirms = ConfirmTracker<PendingPublish>()
+    @exclusivity(unchecked) private var assembler: ContentAssembler
+    @exclusivity(unchecked) private var confirms = ConfirmTracker<AMQPClient.PublishRequest>()
+    /// Mandatory publishes the broker returned, until their confirm arrives (rare).
+    private var returnedPublishes: [ObjectIdentifier: (code: UInt16, text: String)] = [:]
     /// Publishes not yet sent: new ones, and unconfirmed ones from a lost connection (sent again).
-    private var unsent: [AMQPClient.PublishRequest] = []
-    private var consumerTags: [String: AMQPConsumerSpec] = [:]
+    @exclusivity(unchecked) private var unsent: [AMQPClient.PublishRequest] = []
+    private var consumerTags: [String: AMQPConsumerSpec] = [:] {
+        didSet { lastConsumer = nil }
+    }
+    /// The consumer of the last delivery (see ``consumer(tagged:)``).
+    private var lastConsumer: (tag: String, spec: AMQPConsumerSpec?)?
     private var consumersStopped = false
     /// Delivery tags of this connection that still need an ack or reject, ascending.
-    private var unsettled: [UInt64] = []
+    @exclusivity(unchecked) private var unsettled: [UInt64] = []
     /// Tags acked by the commands of the current batch, or by confirms just read (publishes with
     /// `acking`); sent together by sendAcks().
-    private var batchAcks: [UInt64] = []
+    @exclusivity(unchecked) private var batchAcks: [UInt64] = []
+    /// Deliveries read in the current batch of frames, handed to the readers together.
+    @exclusivity(unchecked) private var readDeliveries: [AMQPDelivery] = []
+    /// Text that repeats from delivery to delivery, converted once.
+    @exclusivity(unchecked) private var repeated = RepeatedStrings()
+    /// C copies of each publish's strings, in one block reused from publish to publish.
+    private let publishArena = CArena(capacity: 4096)
+    /// Buffers reused from round to round: the commands taken from the outbox, and the jobs of
+    /// the connection's executor.
+    private var commands: [AMQPClient.Command] = []
+    private var jobs: [UnownedJob] = []
     private var blocked = false
     /// Close requests: the thread closes once the outbox is sent and confirmed. Nil entries are
     /// requests nobody waits on (graceful shutdown of the service).
@@ -103,6 +117,8 @@ final class ConnectionDriver {
         let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int(seconds * 1000)))
         while ContinuousClock.now < deadline {
             if client.isAbortRequested || !closeWaiters.isEmpty { return .closed }
+            // Tasks on the connection's executor keep running while it is down.
+            client.executor.runJobs(using: &jobs)
             let commands = client.takeCommands()
             for (index, command) in commands.enumerated() {
                 switch command {
@@ -123,7 +139,7 @@ final class ConnectionDriver {
             }
             expireDeadlines()
             let remaining = ContinuousClock.now.duration(to: deadline)
-            let milliseconds = max(1, min(200, Int(remaining.wholeMilliseconds)))
+            let milliseconds = client.executor.hasJobs ? 0 : max(1, min(200, Int(remaining.wholeMilliseconds)))
             var descriptor = pollfd(fd: client.wakeup.readDescriptor, events: Int16(POLLIN), revents: 0)
             if poll(&descriptor, 1, Int32(milliseconds)) > 0 { client.wakeup.drain() }
         }
@@ -250,35 +266,31 @@ final class ConnectionDriver {
     private func serve() throws(AMQPError) -> ServeExit {
         guard let state = connection else { throw AMQPError(.connectionLost) }
         let socket = amqp_get_sockfd(state)
-        var commands: [AMQPClient.Command] = []
         var descriptors = (
             pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
             pollfd(fd: client.wakeup.readDescriptor, events: Int16(POLLIN), revents: 0)
         )
         var nextDeadlineCheck = ContinuousClock.now
+        // Whether the socket may have data: after `poll` said so or timed out, when a round ends
+        // without polling, and at least every second, since rabbitmq-c sends its heartbeats only
+        // from inside its read calls.
+        var probeSocket = true
+        var lastProbe = ContinuousClock.now
         while true {
-            client.takeCommands(into: &commands)
-            var handled = 0
-            do {
-                while handled < commands.count {
-                    let command = commands[handled]
-                    handled += 1
-                    if let exit = try handle(command, on: state) {
-                        client.returnCommands(commands[handled...])
-                        commands.removeAll(keepingCapacity: true)
-                        return exit
-                    }
-                }
-            } catch {
-                // The connection broke midway: the rest of the batch waits for the next connection
-                // (publishes are sent again, acks of this connection are dropped, and so on).
-                client.returnCommands(commands[handled...])
-                commands.removeAll(keepingCapacity: true)
-                throw error
+            // Tasks on the connection's executor resumed since the last round (by confirms, store
+            // lookups, timers), then what they and other threads queued for the connection.
+            client.executor.runJobs(using: &jobs)
+            if let exit = try handleCommands(on: state) { return exit }
+            if !probeSocket, lastProbe.duration(to: .now) > .seconds(1) { probeSocket = true }
+            if probeSocket { lastProbe = .now }
+            try readAvailableFrames(on: state, probeSocket: probeSocket)
+            if client.executor.hasJobs {
+                // The deliveries and confirms just read resumed tasks here: run them now, so their
+                // answers go out with this round's writes.
+                client.executor.runJobs(using: &jobs)
+                if let exit = try handleCommands(on: state) { return exit }
             }
-            commands.removeAll(keepingCapacity: true)
-            try sendAcks(on: state)
-            try sendUnsent(on: state)
+            try sendAcksAndUnsent(on: state, socket: socket)
             // Deadlines are seconds long; checking them a few times a second is plenty, and keeps
             // a walk over every outstanding publish off the per-message path.
             let now = ContinuousClock.now
@@ -291,12 +303,14 @@ final class ConnectionDriver {
                 closeGracefully(state)
                 return .closed
             }
-
-            try readAvailableFrames(on: state)
-            try sendAcks(on: state)  // deliveries whose replies were just confirmed
             amqp_maybe_release_buffers(state)
 
-            if amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0 { continue }
+            // Work at hand (frames read ahead, jobs or commands this thread queued itself, which
+            // send no wake-up): another round before sleeping.
+            if amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0 || client.executor.hasJobs || client.hasCommands {
+                probeSocket = true
+                continue
+            }
             descriptors.0.revents = 0
             descriptors.1.revents = 0
             // Wake at least every 200 ms: heartbeats are only serviced inside library calls, and
@@ -307,7 +321,31 @@ final class ConnectionDriver {
             if ready > 0, descriptors.1.revents != 0 {
                 client.wakeup.drain()
             }
+            probeSocket = ready <= 0 || descriptors.0.revents != 0
         }
+    }
+
+    /// Handles the commands queued so far; returns an exit when one closes the connection.
+    private func handleCommands(on state: amqp_connection_state_t) throws(AMQPError) -> ServeExit? {
+        client.takeCommands(into: &commands)
+        defer { commands.removeAll(keepingCapacity: true) }
+        var handled = 0
+        do {
+            while handled < commands.count {
+                let command = commands[handled]
+                handled += 1
+                if let exit = try handle(command, on: state) {
+                    client.returnCommands(commands[handled...])
+                    return exit
+                }
+            }
+        } catch {
+            // The connection broke midway: the rest of the batch waits for the next connection
+            // (publishes are sent again, acks of this connection are dropped, and so on).
+            client.returnCommands(commands[handled...])
+            throw error
+        }
+        return nil
     }
 
     private func handle(_ command: AMQPClient.Command, on state: amqp_connection_state_t) throws(AMQPError) -> ServeExit? {
@@ -360,6 +398,31 @@ final class ConnectionDriver {
             closeWaiters.append(continuation)
         }
         return nil
+    }
+
+    /// Sends the pending acks and publishes. When there are several, the socket is corked meanwhile
+    /// (Linux `TCP_CORK`): rabbitmq-c writes every frame with a system call of its own, three per
+    /// publish, and on loopback each uncorked write also runs the receiving side of TCP and wakes
+    /// the broker; corked, the writes only fill the send buffer, and uncorking sends them together.
+    /// A single message is sent as it is (no extra calls, no added latency).
+    private func sendAcksAndUnsent(on state: amqp_connection_state_t, socket: Int32) throws(AMQPError) {
+        let messages = batchAcks.count + (blocked ? 0 : unsent.count)
+        guard messages > 1 else {
+            try sendAcks(on: state)
+            try sendUnsent(on: state)
+            return
+        }
+        Self.setCork(socket, true)
+        defer { Self.setCork(socket, false) }
+        try sendAcks(on: state)
+        try sendUnsent(on: state)
+    }
+
+    private static func setCork(_ socket: Int32, _ on: Bool) {
+        #if os(Linux)
+        var value: Int32 = on ? 1 : 0
+        _ = setsockopt(socket, Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size))
+        #endif
     }
 
     /// Sends the acks of the batch just handled. When they cover the oldest unsettled deliveries
@@ -421,42 +484,53 @@ final class ConnectionDriver {
                 index += 1
                 continue
             }
-            var message = request.message
-            if let expiresAt = request.expiresAt {
-                // The TTL the broker applies counts from now: what is left of the message's life.
-                let left = (expiresAt - now).wholeMillisecondsRoundedUp
-                guard left > 0 else {
-                    request.continuation.resume(returning: .failure(AMQPError(.messageExpired)))
-                    index += 1
-                    continue
-                }
-                message.properties.expiration = String(left)
-            }
-            let arena = CArena()
             let sequence = confirms.nextSequence
-            if request.mandatory {
-                var headers = message.properties.headers ?? AMQPTable()
-                headers[Self.publishSequenceHeader] = .int64(Int64(sequence))
-                message.properties.headers = headers
+            let status: Int32
+            if request.expiresAt == nil, !request.mandatory {
+                status = publish(request, properties: request.message.properties, on: state)
+            } else {
+                var properties = request.message.properties
+                if let expiresAt = request.expiresAt {
+                    // The TTL the broker applies counts from now: what is left of the message's life.
+                    let left = (expiresAt - now).wholeMillisecondsRoundedUp
+                    guard left > 0 else {
+                        request.continuation.resume(returning: .failure(AMQPError(.messageExpired)))
+                        index += 1
+                        continue
+                    }
+                    properties.expiration = String(left)
+                }
+                if request.mandatory {
+                    var headers = properties.headers ?? AMQPTable()
+                    headers[Self.publishSequenceHeader] = .int64(Int64(sequence))
+                    properties.headers = headers
+                }
+                status = publish(request, properties: properties, on: state)
             }
-            var properties = arena.properties(message.properties)
-            let status = amqp_basic_publish(
-                state, Self.channel, arena.bytes(request.exchange), arena.bytes(request.routingKey),
-                request.mandatory ? 1 : 0, 0, &properties, arena.bytes(message.body)
-            )
             guard status == AMQP_STATUS_OK.rawValue else {
                 // Maybe sent, maybe not: keep it for the next connection (at-least-once).
                 throw AMQPError(.connectionLost, Self.statusText(status))
             }
-            _ = confirms.register(PendingPublish(request))
+            _ = confirms.register(request)
             index += 1
         }
     }
 
+    /// Writes one publish; its strings are copied into the reused arena for the call.
+    private func publish(_ request: AMQPClient.PublishRequest, properties: AMQPProperties, on state: amqp_connection_state_t) -> Int32 {
+        defer { publishArena.reset() }
+        var cProperties = publishArena.properties(properties)
+        return amqp_basic_publish(
+            state, Self.channel, publishArena.bytes(request.exchange), publishArena.bytes(request.routingKey),
+            request.mandatory ? 1 : 0, 0, &cProperties, publishArena.bytes(request.message.body)
+        )
+    }
+
     private func expireDeadlines() {
         let now = ContinuousClock.now
-        for pending in confirms.removeAll(where: { $0.request.deadline <= now }) {
-            pending.request.continuation.resume(returning: .failure(AMQPError(.publishTimedOut)))
+        for request in confirms.removeAll(where: { $0.deadline <= now }) {
+            returnedPublishes[ObjectIdentifier(request)] = nil
+            request.continuation.resume(returning: .failure(AMQPError(.publishTimedOut)))
         }
         // Also messages that went stale while they waited (a blocked connection): dropped unsent.
         unsent.removeAll { request in
@@ -474,9 +548,18 @@ final class ConnectionDriver {
 
     // MARK: - Incoming frames
 
-    private func readAvailableFrames(on state: amqp_connection_state_t) throws(AMQPError) {
+    /// Reads the frames at hand. With `probeSocket` false, only frames rabbitmq-c has buffered
+    /// already: asking it for more when the socket has nothing costs a `recv` and a `poll` that
+    /// find nothing, on the way to answering what was just read.
+    private func readAvailableFrames(on state: amqp_connection_state_t, probeSocket: Bool = true) throws(AMQPError) {
+        // The batch's deliveries go to the readers together: one lock and one wake-up round.
+        defer {
+            client.deliveryChannel.yield(contentsOf: readDeliveries)
+            readDeliveries.removeAll(keepingCapacity: true)
+        }
         // A bounded batch, so a flood of deliveries cannot starve the outbox (acks, replies).
-        for _ in 0..<512 {
+        for index in 0..<512 {
+            if index > 0 || !probeSocket, amqp_frames_enqueued(state) == 0, amqp_data_in_buffer(state) == 0 { return }
             var frame = amqp_frame_t()
             var zero = timeval(tv_sec: 0, tv_usec: 0)
             let status = amqp_simple_wait_frame_noblock(state, &frame, &zero)
@@ -492,7 +575,7 @@ final class ConnectionDriver {
             try handleMethod(frame.payload.method, channel: frame.channel, on: state)
         case AMQP_FRAME_HEADER:
             guard let decoded = frame.payload.properties.decoded else { throw AMQPError(.protocolError, "header without properties") }
-            let properties = CValues.properties(decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee)
+            let properties = CValues.properties(decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee, repeated: &repeated)
             do {
                 if let message = try assembler.header(channel: frame.channel, bodySize: frame.payload.properties.body_size, properties: properties) {
                     complete(message)
@@ -520,11 +603,11 @@ final class ConnectionDriver {
             try begin(
                 channel,
                 .deliver(
-                    consumerTag: CValues.string(deliver.consumer_tag),
+                    consumerTag: repeated.string(deliver.consumer_tag, .consumerTag),
                     deliveryTag: deliver.delivery_tag,
                     redelivered: deliver.redelivered != 0,
-                    exchange: CValues.string(deliver.exchange),
-                    routingKey: CValues.string(deliver.routing_key)
+                    exchange: repeated.string(deliver.exchange, .exchange),
+                    routingKey: repeated.string(deliver.routing_key, .routingKey)
                 ))
         case AMQP_BASIC_RETURN_METHOD:
             let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
@@ -538,19 +621,20 @@ final class ConnectionDriver {
                 ))
         case AMQP_BASIC_ACK_METHOD:
             let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
-            for pending in confirms.settle(deliveryTag: ack.delivery_tag, multiple: ack.multiple != 0) {
-                if let returned = pending.returned {
-                    pending.request.continuation.resume(returning: .success(.returned(replyCode: returned.code, replyText: returned.text)))
+            confirms.settle(deliveryTag: ack.delivery_tag, multiple: ack.multiple != 0) { request in
+                if !returnedPublishes.isEmpty, let returned = returnedPublishes.removeValue(forKey: ObjectIdentifier(request)) {
+                    request.continuation.resume(returning: .success(.returned(replyCode: returned.code, replyText: returned.text)))
                 } else {
                     // Sent with the other acks once the frames at hand are read.
-                    if let delivery = pending.request.ackOnConfirm, delivery.generation == generation { batchAcks.append(delivery.tag) }
-                    pending.request.continuation.resume(returning: .success(.acked))
+                    if let delivery = request.ackOnConfirm, delivery.generation == generation { batchAcks.append(delivery.tag) }
+                    request.continuation.resume(returning: .success(.acked))
                 }
             }
         case AMQP_BASIC_NACK_METHOD:
             let nack = method.decoded.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
-            for pending in confirms.settle(deliveryTag: nack.delivery_tag, multiple: nack.multiple != 0) {
-                pending.request.continuation.resume(returning: .failure(AMQPError(.publishNacked)))
+            confirms.settle(deliveryTag: nack.delivery_tag, multiple: nack.multiple != 0) { request in
+                returnedPublishes[ObjectIdentifier(request)] = nil
+                request.continuation.resume(returning: .failure(AMQPError(.publishNacked)))
             }
         case AMQP_BASIC_CANCEL_METHOD:
             // The broker cancelled a consumer (queue deleted, leader moved): start over, which
@@ -582,6 +666,15 @@ final class ConnectionDriver {
         }
     }
 
+    /// The consumer a delivery is for. Deliveries come in runs for one consumer, whose tag is then
+    /// the same string (from ``RepeatedStrings``): compared, not hashed.
+    private func consumer(tagged tag: String) -> AMQPConsumerSpec? {
+        if let last = lastConsumer, last.tag == tag { return last.spec }
+        let spec = consumerTags[tag]
+        lastConsumer = (tag, spec)
+        return spec
+    }
+
     private func begin(_ channel: amqp_channel_t, _ start: ContentAssembler.Start) throws(AMQPError) {
         do {
             try assembler.begin(channel: channel, start)
@@ -590,12 +683,12 @@ final class ConnectionDriver {
         }
     }
 
-    private func complete(_ message: ContentAssembler.Message) {
+    private func complete(_ message: consuming ContentAssembler.Message) {
         switch message.start {
         case .deliver(let consumerTag, let deliveryTag, let redelivered, let exchange, let routingKey):
-            let spec = consumerTags[consumerTag]
+            let spec = consumer(tagged: consumerTag)
             if !(spec?.noAck ?? false) { unsettled.append(deliveryTag) }
-            client.deliveryContinuation.yield(
+            readDeliveries.append(
                 AMQPDelivery(
                     queue: spec?.queue ?? "",
                     deliveryTag: deliveryTag,
@@ -610,9 +703,9 @@ final class ConnectionDriver {
                 ))
         case .return(let replyCode, let replyText, _, _):
             guard let sequence = message.properties.headers?[Self.publishSequenceHeader]?.intValue,
-                let pending = confirms.token(for: UInt64(sequence))
+                let request = confirms.token(for: UInt64(sequence))
             else { return }
-            pending.returned = (replyCode, replyText)
+            returnedPublishes[ObjectIdentifier(request)] = (replyCode, replyText)
         }
     }
 
@@ -631,7 +724,8 @@ final class ConnectionDriver {
             amqp_destroy_connection(state)
             connection = nil
         }
-        unsent = confirms.drain().map(\.request) + unsent
+        unsent = confirms.drain() + unsent
+        returnedPublishes.removeAll()
         unsettled.removeAll()
         batchAcks.removeAll()
         assembler.reset()
@@ -645,7 +739,8 @@ final class ConnectionDriver {
             amqp_destroy_connection(state)
             connection = nil
         }
-        for pending in confirms.drain() { pending.request.continuation.resume(returning: .failure(error)) }
+        for request in confirms.drain() { request.continuation.resume(returning: .failure(error)) }
+        returnedPublishes.removeAll()
         for request in unsent { request.continuation.resume(returning: .failure(error)) }
         unsent.removeAll()
         for command in client.takeCommands() {

@@ -24,16 +24,26 @@ struct ContentAssembler {
         case methodDuringContent
     }
 
-    private struct Pending {
+    /// A message being assembled: a class, so that each frame changes it where it is instead of
+    /// copying it (with its dozen strings) out of the list and back.
+    private final class Pending {
+        let channel: UInt16
         var start: Start
         var properties: AMQPProperties?
         var bodySize: UInt64 = 0
         var received: UInt64 = 0
         var body: [UInt8] = []
         var keepsBody = true
+
+        init(channel: UInt16, start: Start) {
+            self.channel = channel
+            self.start = start
+        }
     }
 
-    private var pending: [UInt16: Pending] = [:]
+    /// Messages being assembled, one per channel at most: a short list (content arrives on one or
+    /// two channels), searched without hashing.
+    private var pending: [Pending] = []
     let maxRetainedBodySize: Int
 
     init(maxRetainedBodySize: Int) {
@@ -43,45 +53,45 @@ struct ContentAssembler {
     /// Whether a message is half-assembled on any channel.
     var isAssembling: Bool { !pending.isEmpty }
 
-    mutating func begin(channel: UInt16, _ start: Start) throws(Failure) {
-        guard pending[channel] == nil else { throw .methodDuringContent }
-        pending[channel] = Pending(start: start)
+    private func index(of channel: UInt16) -> Int? {
+        pending.firstIndex { $0.channel == channel }
+    }
+
+    mutating func begin(channel: UInt16, _ start: consuming Start) throws(Failure) {
+        guard index(of: channel) == nil else { throw .methodDuringContent }
+        pending.append(Pending(channel: channel, start: start))
     }
 
     /// A header frame. Returns the finished message when the body is empty.
-    mutating func header(channel: UInt16, bodySize: UInt64, properties: AMQPProperties) throws(Failure) -> Message? {
-        // Taken out of the dictionary while it changes, so its body buffer is never shared (copied).
-        guard var current = pending.removeValue(forKey: channel) else { throw .headerWithoutMethod }
-        guard current.properties == nil else {
-            pending[channel] = current
-            throw .headerWithoutMethod
-        }
-        current.properties = properties
-        current.bodySize = bodySize
-        current.keepsBody = bodySize <= UInt64(maxRetainedBodySize)
-        if current.keepsBody { current.body.reserveCapacity(Int(bodySize)) }
+    mutating func header(channel: UInt16, bodySize: UInt64, properties: consuming AMQPProperties) throws(Failure) -> Message? {
+        guard let index = index(of: channel), pending[index].properties == nil else { throw .headerWithoutMethod }
         if bodySize == 0 {
-            return Message(start: current.start, properties: properties, body: [], bodySize: 0)
+            let message = pending.remove(at: index)
+            return Message(start: message.start, properties: properties, body: [], bodySize: 0)
         }
-        pending[channel] = current
+        let message = pending[index]
+        message.properties = properties
+        message.bodySize = bodySize
+        message.keepsBody = bodySize <= UInt64(maxRetainedBodySize)
+        if message.keepsBody { message.body.reserveCapacity(Int(bodySize)) }
         return nil
     }
 
     /// A body frame. Returns the finished message once all announced bytes have arrived.
     mutating func body(channel: UInt16, _ fragment: UnsafeRawBufferPointer) throws(Failure) -> Message? {
-        guard var current = pending.removeValue(forKey: channel) else { throw .bodyWithoutHeader }
-        guard let properties = current.properties else {
-            pending[channel] = current
-            throw .bodyWithoutHeader
+        guard let index = index(of: channel), pending[index].properties != nil else { throw .bodyWithoutHeader }
+        let message = pending[index]
+        let received = message.received + UInt64(fragment.count)
+        guard received <= message.bodySize else {
+            pending.remove(at: index)
+            throw .bodyTooLong
         }
-        current.received += UInt64(fragment.count)
-        guard current.received <= current.bodySize else { throw .bodyTooLong }
-        if current.keepsBody { current.body.append(contentsOf: fragment) }
-        if current.received == current.bodySize {
-            return Message(start: current.start, properties: properties, body: current.body, bodySize: current.bodySize)
-        }
-        pending[channel] = current
-        return nil
+        message.received = received
+        if message.keepsBody { message.body.append(contentsOf: fragment) }
+        guard received == message.bodySize else { return nil }
+        pending.remove(at: index)
+        // Moved out: the finished message is the only owner of its properties and body.
+        return Message(start: message.start, properties: message.properties.take()!, body: message.body, bodySize: message.bodySize)
     }
 
     mutating func reset() { pending.removeAll() }

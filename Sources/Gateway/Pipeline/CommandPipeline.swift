@@ -57,22 +57,26 @@ public final class CommandPipeline: Sendable {
     public var commandNames: [String] { handlers.keys.sorted() }
 
     /// Runs one command to its outcome. Never throws: every failure is an answer.
-    public func run(_ envelope: CommandEnvelope) async -> CommandOutcome {
-        guard let messageID = envelope.messageID else { return await execute(envelope) }
+    nonisolated(nonsending) public func run(_ envelope: CommandEnvelope) async -> CommandOutcome {
+        // Looked up once for the whole command (the name is hashed for every lookup).
+        let handler = envelope.command.flatMap { handlers[$0] }
+        guard let messageID = envelope.messageID else { return await execute(envelope, handler: handler) }
         let key = IdempotencyCache.Key(
             command: envelope.command ?? "", messageID: messageID, credentialsDigest: Self.digest(envelope.authorization))
         let log = CommandLog(logger: logger, command: envelope.command, correlationID: envelope.correlationID)
-        if case .replay(let earlier) = await cache.start(key) {
+        var start = cache.begin(key)  // decided at once, without an async call, unless a copy runs
+        if start == nil { start = await cache.waitForFirstCopy(key) }
+        if case .replay(let earlier) = start {
             log.info("Duplicate command answered from the earlier result", metadata: ["amqp.message_id": "\(messageID)"])
             return .answer(earlier)
         }
-        let sharedKey = self.sharedKey(key)
+        let sharedKey = self.sharedKey(key, handler: handler)
         if let sharedKey, let recorded = await recordedAnswer(sharedKey) {
             log.info("Redelivered command answered from the fleet's record", metadata: ["amqp.message_id": "\(messageID)"])
             cache.complete(key, with: recorded)
             return .answer(recorded)
         }
-        let outcome = await execute(envelope)
+        let outcome = await execute(envelope, handler: handler)
         switch outcome {
         case .answer(let answer):
             if let sharedKey, answer.handled { await record(answer, key: sharedKey, log: log) }
@@ -86,7 +90,8 @@ public final class CommandPipeline: Sendable {
 
     // MARK: - The checks and the handler
 
-    func execute(_ envelope: CommandEnvelope) async -> CommandOutcome {
+    /// - Parameter handler: the handler of `envelope.command`, if there is one.
+    nonisolated(nonsending) func execute(_ envelope: CommandEnvelope, handler: (any CommandHandler)?) async -> CommandOutcome {
         var handled = false
         var caller: Caller? = nil
         var session: String? = nil
@@ -96,7 +101,7 @@ public final class CommandPipeline: Sendable {
                     "type", "no command name: publish to exchange walink.commands with the command as routing key, or set the type property"
                 )
             }
-            guard let handler = handlers[name] else {
+            guard let handler else {
                 throw GatewayError(.notImplemented, "unknown command \(name)", details: ["command": .string(name)])
             }
             if let capability = handler.requiredCapability {
@@ -131,7 +136,7 @@ public final class CommandPipeline: Sendable {
     }
 
     /// The session a command names, in the caller's organization: 404 when missing or foreign.
-    func lookUpSession(_ parameters: JSONObject, caller: Caller?) async throws(GatewayError) -> Session {
+    nonisolated(nonsending) func lookUpSession(_ parameters: JSONObject, caller: Caller?) async throws(GatewayError) -> Session {
         guard let value = parameters["session"], value != .null else { throw GatewayError.invalidField("session", "required") }
         guard case .string(let id) = value else {
             throw GatewayError.invalidField("session", "must be of type string, not \(value.typeName)", extra: ["expected": "string"])
@@ -181,20 +186,20 @@ public final class CommandPipeline: Sendable {
     // MARK: - Answers shared by the fleet
 
     /// The key of a command's answer in the shared store, for commands that record theirs.
-    private func sharedKey(_ key: IdempotencyCache.Key) -> String? {
-        guard replies != nil, handlers[key.command]?.recordsAnswerInStore == true else { return nil }
+    private func sharedKey(_ key: IdempotencyCache.Key, handler: (any CommandHandler)?) -> String? {
+        guard replies != nil, handler?.recordsAnswerInStore == true else { return nil }
         let material = "\(key.command)\u{0}\(key.messageID)\u{0}\(key.credentialsDigest)"
         return Hex.encode(Array(SHA256.hash(data: Array(material.utf8))))
     }
 
-    private func recordedAnswer(_ key: String) async -> CommandAnswer? {
+    nonisolated(nonsending) private func recordedAnswer(_ key: String) async -> CommandAnswer? {
         guard let replies, let stored = try? await replies.reply(key: key), let body = try? JSONParser.parse(Array(stored.body)) else {
             return nil
         }
         return CommandAnswer(status: stored.status, body: body, handled: true)
     }
 
-    private func record(_ answer: CommandAnswer, key: String, log: CommandLog) async {
+    nonisolated(nonsending) private func record(_ answer: CommandAnswer, key: String, log: CommandLog) async {
         guard let replies else { return }
         do {
             try await replies.saveReply(key: key, status: answer.status, body: Data(answer.body.serialized), ttl: configuration.answerTimeToLive)

@@ -8,9 +8,31 @@ import Synchronization
 /// by guessing its message id. Entries expire after `timeToLive`; at most `capacity` are kept.
 final class IdempotencyCache: Sendable {
     struct Key: Hashable, Sendable {
-        var command: String
-        var messageID: String
-        var credentialsDigest: String
+        let command: String
+        let messageID: String
+        let credentialsDigest: String
+        /// The three strings hashed once (with the process's random seed, like any `Hasher`): the
+        /// dictionary hashes a key at every lookup, insert, completion and eviction, and hashing
+        /// this one word instead of three strings made those the bulk of the cache's cost.
+        private let hash: Int
+
+        init(command: String, messageID: String, credentialsDigest: String) {
+            self.command = command
+            self.messageID = messageID
+            self.credentialsDigest = credentialsDigest
+            var hasher = Hasher()
+            hasher.combine(command)
+            hasher.combine(messageID)
+            hasher.combine(credentialsDigest)
+            hash = hasher.finalize()
+        }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+        static func == (lhs: Key, rhs: Key) -> Bool {
+            lhs.hash == rhs.hash && lhs.messageID == rhs.messageID && lhs.command == rhs.command
+                && lhs.credentialsDigest == rhs.credentialsDigest
+        }
     }
 
     enum Start: Sendable {
@@ -21,6 +43,8 @@ final class IdempotencyCache: Sendable {
     }
 
     private enum Entry {
+        /// Only while ``start(_:)`` decides about a key it has just inserted: never stored.
+        case inserting
         case running(waiters: [CheckedContinuation<CommandAnswer?, Never>])
         case done(CommandAnswer, expires: ContinuousClock.Instant)
     }
@@ -32,6 +56,8 @@ final class IdempotencyCache: Sendable {
         /// entries cost far more than running the command.
         var order: [Key] = []
         var head = 0
+        /// Inserts since expired entries were last looked for (see ``evict(_:now:)``).
+        var insertsSinceEviction = 0
     }
 
     private let state = Mutex(State())
@@ -43,55 +69,81 @@ final class IdempotencyCache: Sendable {
         self.capacity = capacity
     }
 
-    func start(_ key: Key) async -> Start {
-        enum Decision {
-            case execute
-            case replay(CommandAnswer)
-            case wait
-        }
+    private enum Decision {
+        case execute
+        case replay(CommandAnswer)
+        case wait
+    }
+
+    /// Decides at once whether to run or replay the command; nil when its first copy still runs
+    /// (then ``waitForFirstCopy(_:)``). Synchronous, so that the usual case costs no async call.
+    func begin(_ key: Key) -> Start? {
         let now = ContinuousClock.now
-        let decision = state.withLock { state -> Decision in
-            switch state.entries[key] {
-            case .done(let reply, let expires) where expires > now:
-                return .replay(reply)
-            case .running:
-                return .wait
-            default:
-                state.entries[key] = .running(waiters: [])
+        return state.withLock { state -> Start? in
+            // One hash lookup: a missing key is inserted and decided about in place.
+            var decision = Decision.execute
+            var isNew = false
+            Self.decide(&state.entries[key, default: .inserting], now: now, decision: &decision, isNew: &isNew)
+            if isNew {
                 state.order.append(key)
+                state.insertsSinceEviction += 1
                 evict(&state, now: now)
-                return .execute
+            }
+            switch decision {
+            case .execute: return .execute
+            case .replay(let reply): return .replay(reply)
+            case .wait: return nil
             }
         }
-        switch decision {
-        case .execute: return .execute
-        case .replay(let reply): return .replay(reply)
-        case .wait:
-            let reply = await withCheckedContinuation { (continuation: CheckedContinuation<CommandAnswer?, Never>) in
-                let immediate = state.withLock { state -> CommandAnswer?? in
-                    switch state.entries[key] {
-                    case .running(var waiters):
-                        waiters.append(continuation)
-                        state.entries[key] = .running(waiters: waiters)
-                        return .none
-                    case .done(let reply, _):
-                        return .some(reply)
-                    case nil:
-                        return .some(nil)
-                    }
+    }
+
+    nonisolated(nonsending) func start(_ key: Key) async -> Start {
+        if let decided = begin(key) { return decided }
+        return await waitForFirstCopy(key)
+    }
+
+    /// Waits for the first copy of a command that is still running, and answers like it.
+    nonisolated(nonsending) func waitForFirstCopy(_ key: Key) async -> Start {
+        let reply = await withCheckedContinuation { (continuation: CheckedContinuation<CommandAnswer?, Never>) in
+            let immediate = state.withLock { state -> CommandAnswer?? in
+                switch state.entries[key] {
+                case .running(var waiters):
+                    waiters.append(continuation)
+                    state.entries[key] = .running(waiters: waiters)
+                    return .none
+                case .done(let reply, _):
+                    return .some(reply)
+                case nil, .inserting:
+                    return .some(nil)
                 }
-                if let immediate { continuation.resume(returning: immediate) }
             }
-            // The first copy was abandoned: run this one.
-            guard let reply else { return await start(key) }
-            return .replay(reply)
+            if let immediate { continuation.resume(returning: immediate) }
+        }
+        // The first copy was abandoned: run this one.
+        guard let reply else { return await start(key) }
+        return .replay(reply)
+    }
+
+    private static func decide(_ entry: inout Entry, now: ContinuousClock.Instant, decision: inout Decision, isNew: inout Bool) {
+        switch entry {
+        case .done(let reply, let expires) where expires > now:
+            decision = .replay(reply)
+        case .running:
+            decision = .wait
+        case .inserting, .done:
+            // New, or expired: run it (an expired key gets a second slot in the eviction order).
+            entry = .running(waiters: [])
+            decision = .execute
+            isNew = true
         }
     }
 
     func complete(_ key: Key, with reply: CommandAnswer) {
+        let expires = ContinuousClock.now.advanced(by: timeToLive)
         let waiters = state.withLock { state -> [CheckedContinuation<CommandAnswer?, Never>] in
-            guard case .running(let waiters) = state.entries[key] else { return [] }
-            state.entries[key] = .done(reply, expires: ContinuousClock.now.advanced(by: timeToLive))
+            // Found once, changed in place.
+            guard let index = state.entries.index(forKey: key), case .running(let waiters) = state.entries.values[index] else { return [] }
+            state.entries.values[index] = .done(reply, expires: expires)
             return waiters
         }
         for waiter in waiters { waiter.resume(returning: reply) }
@@ -112,6 +164,10 @@ final class IdempotencyCache: Sendable {
     private func evict(_ state: inout State, now: ContinuousClock.Instant) {
         // Drop expired entries from the front, then the oldest finished ones beyond capacity. A
         // command still running cannot go yet: it moves to the back and is looked at again later.
+        // Expired entries are looked for every 32 inserts only (an expired answer is never replayed
+        // anyway, and looking costs a lookup per command); the capacity is kept at every insert.
+        guard state.entries.count > capacity || state.insertsSinceEviction >= 32 else { return }
+        state.insertsSinceEviction = 0
         var steps = state.order.count - state.head
         while steps > 0 {
             let key = state.order[state.head]
@@ -122,7 +178,7 @@ final class IdempotencyCache: Sendable {
             switch entry {
             case .running: state.order.append(key)
             case .done: state.entries[key] = nil
-            case nil: break  // abandoned, or a second slot of a key that was run again
+            case nil, .inserting: break  // abandoned, or a second slot of a key that was run again
             }
         }
         let live = state.order.count - state.head
@@ -139,7 +195,7 @@ final class IdempotencyCache: Sendable {
         switch entry {
         case .done(_, let expires): expires <= now
         case .running: false
-        case nil: true
+        case nil, .inserting: true
         }
     }
 }

@@ -28,16 +28,33 @@ public final class CommandConsumer: Service, Sendable {
     }
 
     public func run() async {
+        // A fixed set of worker tasks share the delivery sequence, one command at a time each, rather
+        // than a new task per delivery: the broker's prefetch already bounds the commands in flight,
+        // and a long-lived task keeps its stack allocator warm, so a command costs no task creation
+        // and no hop through a reading loop. One worker per prefetch slot, so no delivery waits for
+        // a worker while another is busy (a previous connection's commands may still be finishing).
+        //
+        // The workers run on the connection's own thread (its executor): a command is resumed by
+        // its delivery, answered and resumed by its confirm where the connection reads and writes,
+        // with no hand-off to another thread and back. Commands only compute briefly and `await`
+        // everything else (the store, links, other workers), so the connection is never held up
+        // for long; a handler with heavy work of its own must move it off this executor.
+        let workers = max(1, amqp.consumers.reduce(0) { $0 + Int($1.prefetch) })
+        let stopping = StopFlag()
         await withDiscardingTaskGroup { running in
-            // Not `cancelOnGracefulShutdown()`: it merges the stream with the shutdown signal, which
-            // costs every command an extra task hop. Graceful shutdown ends the stream instead, and
-            // the flag leaves deliveries still buffered then for the broker to requeue.
-            let stopping = StopFlag()
-            await withGracefulShutdownHandler {
-                for await delivery in amqp.deliveries {
-                    if stopping.isSet { break }
-                    running.addTask { await self.process(delivery) }
+            for _ in 0..<workers {
+                running.addTask(executorPreference: amqp.executor) {
+                    for await delivery in self.amqp.deliveries {
+                        // Deliveries still buffered at graceful shutdown stay for the broker to requeue.
+                        if stopping.isSet { break }
+                        await self.process(delivery)
+                    }
                 }
+            }
+            // Graceful shutdown ends the deliveries (not `cancelOnGracefulShutdown()`, which would
+            // cancel the commands in flight): the workers finish what they hold and stop.
+            await withGracefulShutdownHandler {
+                await amqp.deliveries.ended()
             } onGracefulShutdown: { [amqp] in
                 stopping.set()
                 amqp.finishDeliveries()
@@ -50,7 +67,7 @@ public final class CommandConsumer: Service, Sendable {
 
     // MARK: - One command
 
-    func process(_ delivery: AMQPDelivery) async {
+    nonisolated(nonsending) func process(_ delivery: AMQPDelivery) async {
         let started = ContinuousClock.now
         let envelope = CommandEnvelope(delivery, names: configuration.names)
         let log = CommandLog(logger: logger, command: envelope.command, correlationID: envelope.correlationID)
@@ -84,7 +101,7 @@ public final class CommandConsumer: Service, Sendable {
     /// Hands a command to the worker that holds its session's live connection, keeping `reply_to`,
     /// `correlation_id` and everything else, so that worker answers the caller directly. Returns
     /// false when that worker's queue is gone.
-    func forward(_ delivery: AMQPDelivery, envelope: CommandEnvelope, to worker: String, log: CommandLog) async -> Bool {
+    nonisolated(nonsending) func forward(_ delivery: AMQPDelivery, envelope: CommandEnvelope, to worker: String, log: CommandLog) async -> Bool {
         var properties = delivery.properties
         properties.type = envelope.command
         // RabbitMQ checks user_id against the publishing connection's user, which is ours now.
@@ -111,7 +128,9 @@ public final class CommandConsumer: Service, Sendable {
     // MARK: - Answering
 
     /// Sends the answer where it belongs, then acks. Returns whether it was delivered.
-    func deliver(_ answer: CommandAnswer, route: ReplyRoute, envelope: CommandEnvelope, delivery: AMQPDelivery, log: CommandLog) async -> Bool {
+    nonisolated(nonsending) func deliver(
+        _ answer: CommandAnswer, route: ReplyRoute, envelope: CommandEnvelope, delivery: AMQPDelivery, log: CommandLog
+    ) async -> Bool {
         guard let publication = route.publication(of: answer, envelope: envelope, resultsExchange: configuration.names.resultsExchange) else {
             // Nobody to tell and nothing we can run: the queue's dead-letter exchange keeps the
             // original message, whole, in walink.dead.

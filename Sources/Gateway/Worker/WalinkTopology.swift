@@ -4,21 +4,34 @@ import AMQP
 /// runs) share one broker without taking each other's commands.
 public struct WalinkNames: Sendable, Hashable {
     public let prefix: String
-    public var commandsExchange: String { prefix + "walink.commands" }
+    // Stored, not computed: the worker compares and publishes with these for every command.
+    public let commandsExchange: String
     /// Alternate exchange of `walink.commands`: commands nobody bound (unknown names) still reach
     /// the queue and get their 501 answer instead of vanishing.
-    public var unroutedCommandsExchange: String { prefix + "walink.commands.unrouted" }
-    public var commandsQueue: String { prefix + "walink.commands" }
-    public var eventsExchange: String { prefix + "walink.events" }
-    public var resultsExchange: String { prefix + "walink.results" }
-    public var deadExchange: String { prefix + "walink.dead" }
-    public var deadQueue: String { prefix + "walink.dead" }
+    public let unroutedCommandsExchange: String
+    public let commandsQueue: String
+    public let eventsExchange: String
+    public let resultsExchange: String
+    public let deadExchange: String
+    public let deadQueue: String
 
     /// A worker's own queue: commands for sessions whose live connection it holds are forwarded
     /// here by the other workers.
     public func workerQueue(_ workerID: String) -> String { prefix + "walink.worker." + workerID }
 
-    public init(prefix: String = "") { self.prefix = prefix }
+    public init(prefix: String = "") {
+        self.prefix = prefix
+        commandsExchange = prefix + "walink.commands"
+        unroutedCommandsExchange = prefix + "walink.commands.unrouted"
+        commandsQueue = prefix + "walink.commands"
+        eventsExchange = prefix + "walink.events"
+        resultsExchange = prefix + "walink.results"
+        deadExchange = prefix + "walink.dead"
+        deadQueue = prefix + "walink.dead"
+    }
+
+    public static func == (lhs: WalinkNames, rhs: WalinkNames) -> Bool { lhs.prefix == rhs.prefix }
+    public func hash(into hasher: inout Hasher) { hasher.combine(prefix) }
 
     public static let standard = WalinkNames()
 }

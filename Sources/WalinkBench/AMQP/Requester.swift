@@ -13,10 +13,13 @@ import Darwin
 /// ``AMQPClient`` so that the requester adds as little of its own time as possible (no task hops,
 /// no wake-up pipe, no publisher confirms) to what is measured.
 final class Requester {
-    /// Where requests go: a queue on the default exchange, and the command name in `type`.
+    /// Where requests go: a queue on the default exchange, the command name in `type`, and what
+    /// each request carries (an `authorization` header when given, and the body).
     struct Target: Sendable {
         var queue: String
         var command: String
+        var authorization: String? = nil
+        var body: [UInt8] = Array("{}".utf8)
     }
 
     private let connection: RawConnection
@@ -144,7 +147,9 @@ final class Requester {
         var contentType = "application/json"
         var queue = target.queue
         var command = target.command
-        var body: [UInt8] = [UInt8(ascii: "{"), UInt8(ascii: "}")]
+        var authorization = target.authorization ?? ""
+        var authorizationKey = "authorization"
+        var body = target.body
         var status: BenchmarkError? = nil
         correlationID.withUTF8 { correlation in
             messageID.withUTF8 { message in
@@ -152,24 +157,38 @@ final class Requester {
                     contentType.withUTF8 { content in
                         queue.withUTF8 { routingKey in
                             command.withUTF8 { type in
-                                body.withUnsafeMutableBytes { payload in
-                                    var properties = amqp_basic_properties_t()
-                                    properties._flags =
-                                        UInt32(AMQP_BASIC_CONTENT_TYPE_FLAG) | UInt32(AMQP_BASIC_CORRELATION_ID_FLAG)
-                                        | UInt32(AMQP_BASIC_REPLY_TO_FLAG) | UInt32(AMQP_BASIC_MESSAGE_ID_FLAG) | UInt32(AMQP_BASIC_TYPE_FLAG)
-                                    properties.content_type = Self.bytes(content)
-                                    properties.correlation_id = Self.bytes(correlation)
-                                    properties.reply_to = Self.bytes(reply)
-                                    properties.message_id = Self.bytes(message)
-                                    properties.type = Self.bytes(type)
-                                    do throws(BenchmarkError) {
-                                        try connection.publish(
-                                            exchange: amqp_bytes_t(len: 0, bytes: nil), routingKey: Self.bytes(routingKey),
-                                            properties: &properties,
-                                            body: amqp_bytes_t(len: payload.count, bytes: payload.baseAddress)
-                                        )
-                                    } catch {
-                                        status = error
+                                authorization.withUTF8 { credentials in
+                                    authorizationKey.withUTF8 { key in
+                                        body.withUnsafeMutableBytes { payload in
+                                            var properties = amqp_basic_properties_t()
+                                            properties._flags =
+                                                UInt32(AMQP_BASIC_CONTENT_TYPE_FLAG) | UInt32(AMQP_BASIC_CORRELATION_ID_FLAG)
+                                                | UInt32(AMQP_BASIC_REPLY_TO_FLAG) | UInt32(AMQP_BASIC_MESSAGE_ID_FLAG) | UInt32(AMQP_BASIC_TYPE_FLAG)
+                                            properties.content_type = Self.bytes(content)
+                                            properties.correlation_id = Self.bytes(correlation)
+                                            properties.reply_to = Self.bytes(reply)
+                                            properties.message_id = Self.bytes(message)
+                                            properties.type = Self.bytes(type)
+                                            var header = amqp_table_entry_t()
+                                            header.key = Self.bytes(key)
+                                            header.value.kind = UInt8(AMQP_FIELD_KIND_UTF8.rawValue)
+                                            header.value.value.bytes = Self.bytes(credentials)
+                                            withUnsafeMutablePointer(to: &header) { entry in
+                                                if target.authorization != nil {
+                                                    properties._flags |= UInt32(AMQP_BASIC_HEADERS_FLAG)
+                                                    properties.headers = amqp_table_t(num_entries: 1, entries: entry)
+                                                }
+                                                do throws(BenchmarkError) {
+                                                    try connection.publish(
+                                                        exchange: amqp_bytes_t(len: 0, bytes: nil), routingKey: Self.bytes(routingKey),
+                                                        properties: &properties,
+                                                        body: amqp_bytes_t(len: payload.count, bytes: payload.baseAddress)
+                                                    )
+                                                } catch {
+                                                    status = error
+                                                }
+                                            }
+                                        }
                                     }
                                 }
                             }
