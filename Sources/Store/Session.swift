@@ -88,6 +88,18 @@ public struct SessionPage: Sendable, Hashable {
 
     /// Page sizes `listSessions` accepts.
     public static let limits = 1...100
+
+    /// The page of `limit` sessions from `fetched`, the sessions after the cursor in page order of
+    /// which at most `limit + 1` are needed: one more than the page tells that another page follows.
+    init(fetched: [Session], limit: Int) {
+        guard fetched.count > limit else {
+            self.init(sessions: fetched, nextCursor: nil)
+            return
+        }
+        let page = Array(fetched.prefix(limit))
+        let last = page[page.count - 1]
+        self.init(sessions: page, nextCursor: SessionCursor(createdMilliseconds: last.createdAt.storeMilliseconds, id: last.id).encoded)
+    }
 }
 
 /// The position after the last session of a page: its creation time and id. Opaque to callers

@@ -194,7 +194,10 @@ import WhatsAppSimulator
         // the last one, and a code that expired before a slow machine sent it is dropped, not late.
         #expect(harness.events.items.filter { $0.objectValue?["type"] == "auth.qr" }.count <= 3)
         #expect(try await harness.store.session(organization: "acme", id: "slow")?.status == .created)
-        // A new request starts a new pairing (announced by a second `pairing` status).
+        // A new request starts a new pairing (announced by a second `pairing` status), once the
+        // ended one is gone (until then the session answers 503 with `retryAfter`).
+        let links = try #require(harness.worker.links)
+        #expect(await Deadline.within(.seconds(60)) { await links.waitUntilIdle() })
         #expect(try await harness.call("session.qr", ["session": "slow"]).status == 404)
         let restarted = await harness.events.wait { events in
             events.filter { $0.objectValue?["type"] == "session.status" && $0.objectValue?["data"]?.objectValue?["status"] == "pairing" }

@@ -55,8 +55,22 @@ public struct PrivateBroker: Sendable {
     /// Runs `rabbitmqctl` against this node (`scripts/broker ctl ...`).
     public func control(_ arguments: [String]) async throws { try await run("ctl", arguments) }
 
-    /// Stops the node from a `defer` (synchronous; acceptable at the very end of a test).
-    public func stopNow() { _ = try? runProgram(script, ["stop"], environment: environment, outputFile: "/dev/null") }
+    /// Starts a node on `port`, runs `body` with it and stops it again, also when `body` throws. The
+    /// stop is awaited off the cooperative pool: a synchronous stop in a `defer` would hold one of
+    /// its few threads for as long as the node takes to stop, stalling every other test meanwhile.
+    public static func with<Result: Sendable>(port: Int, _ body: (PrivateBroker) async throws -> Result) async throws -> Result {
+        let broker = PrivateBroker(port: port)
+        try await broker.start()
+        let result: Result
+        do {
+            result = try await body(broker)
+        } catch {
+            try? await broker.stop()
+            throw error
+        }
+        try await broker.stop()
+        return result
+    }
 
     private var script: String { TestBroker.packageRoot.appendingPathComponent("scripts/broker").path }
 

@@ -150,10 +150,7 @@ extension MemoryStore {
             let sessions = (state.sessions[ExactText(organization)] ?? [:]).values.lazy.map(\.session)
                 .filter { session in after.map { position(session) > ($0.createdMilliseconds, $0.id) } ?? true }
                 .sorted { position($0) < position($1) }
-            guard sessions.count > limit else { return SessionPage(sessions: sessions, nextCursor: nil) }
-            let page = Array(sessions.prefix(limit))
-            let last = page[page.count - 1]
-            return SessionPage(sessions: page, nextCursor: SessionCursor(createdMilliseconds: last.createdAt.storeMilliseconds, id: last.id).encoded)
+            return SessionPage(fetched: sessions, limit: limit)
         }
     }
 

@@ -107,10 +107,7 @@ extension SQLiteStore {
                     Self.session
                 )
             }
-            guard sessions.count > limit else { return SessionPage(sessions: sessions, nextCursor: nil) }
-            let page = Array(sessions.prefix(limit))
-            let last = page[page.count - 1]
-            return SessionPage(sessions: page, nextCursor: SessionCursor(createdMilliseconds: last.createdAt.storeMilliseconds, id: last.id).encoded)
+            return SessionPage(fetched: sessions, limit: limit)
         }
     }
 
