@@ -233,6 +233,7 @@ let package = Package(
             name: "GatewayTests",
             dependencies: [
                 "Gateway",
+                "TestRandom",
                 "AMQP",
                 "Store",
                 "Auth",

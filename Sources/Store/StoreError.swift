@@ -5,7 +5,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
             case invalidConfiguration, unsupported, invalidArgument, notFound, conflict, invalidState
             case wrongKey, keyUnavailable, credentialsRejected, schemaTooNew, busy, database
-            case closed, cancelled
+            case closed, cancelled, leaseLost, unavailable
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -32,12 +32,18 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let schemaTooNew = Code(.schemaTooNew)
         /// The database stayed locked by other workers for longer than the busy timeout.
         public static let busy = Code(.busy)
-        /// SQLite (or the file system under it) failed.
+        /// The database (or the file system under it) failed.
         public static let database = Code(.database)
         /// The store was closed.
         public static let closed = Code(.closed)
         /// The calling task was cancelled before the operation ran; nothing was written.
         public static let cancelled = Code(.cancelled)
+        /// A fenced write by a worker tenure that no longer owns the session (lease lapsed, session
+        /// taken over, or a newer run of the worker registered): nothing was written.
+        public static let leaseLost = Code(.leaseLost)
+        /// The database could not be reached (or did not answer) in time; the call was abandoned.
+        /// Whether a write it carried took effect is unknown: writes are safe to retry.
+        public static let unavailable = Code(.unavailable)
 
         public var description: String {
             switch value {
@@ -55,6 +61,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
             case .database: "database"
             case .closed: "closed"
             case .cancelled: "cancelled"
+            case .leaseLost: "lease_lost"
+            case .unavailable: "unavailable"
             }
         }
     }

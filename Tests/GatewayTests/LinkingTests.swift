@@ -222,6 +222,44 @@ import WhatsAppSimulator
         await harness.stop()
     }
 
+    /// The store stops answering this worker's lease renewals (a partitioned database): at its own
+    /// deadline the worker closes the WhatsApp connections it owns, whatever the hanging call does,
+    /// reports `lease_lost`, refuses new pairings meanwhile, and registers a new tenure once the
+    /// store answers again.
+    @Test func aWorkerWhoseLeaseRenewalHangsClosesItsLinksAndRegistersAnew() async throws {
+        var timing = LinkingHarness.Timing()
+        timing.lease = .seconds(6)
+        let harness = try await LinkingHarness.start(timing: timing, wrapStore: { StallingStore($0) })
+        let stalling = try #require(harness.store as? StallingStore)
+        let links = try #require(harness.worker.links)
+        let first = try #require(await Deadline.value(within: .seconds(60)) { await links.waitForTenure() })
+        try await harness.createSession("held")
+        _ = try await harness.call("session.qr", ["session": "held"])
+        _ = try #require(await harness.qr("held"))
+
+        stalling.stallRenewals()
+        let stopped = try #require(await harness.event("auth.failed", session: "held"))
+        #expect(stopped["data"]?.objectValue?["reason"] == "lease_lost")
+        #expect(await Deadline.within(.seconds(60)) { await links.waitUntilIdle() })
+        // No tenure while the store does not answer: new pairings are refused with a reason.
+        let refused = try await harness.call("session.qr", ["session": "held"])
+        #expect(refused.status == 503)
+        #expect(refused.body.objectValue?["error"]?.objectValue?["details"]?.objectValue?["reason"] == "store_unavailable")
+
+        stalling.resume()
+        let second = try #require(await Deadline.value(within: .seconds(60)) { await links.waitForTenure() })
+        #expect(second.epoch > first.epoch, "a new tenure, which fences the lapsed one")
+        _ = try await harness.call("session.qr", ["session": "held"])
+        // The new pairing's status event: the second `pairing` of the session.
+        let restarted = await harness.events.wait { events in
+            events.filter { $0.objectValue?["type"] == "session.status" && $0.objectValue?["data"]?.objectValue?["status"] == "pairing" }
+                .count >= 2
+        }
+        #expect(restarted != nil)
+        #expect(try await harness.store.sessionOwner(organization: "acme", session: "held")?.owner == second)
+        await harness.stop()
+    }
+
     @Test func aHundredSessionsPairAtOnceOnOneWorker() async throws {
         let harness = try await LinkingHarness.start()
         let ids = (0..<100).map { "bulk-\($0)" }

@@ -37,24 +37,25 @@ import Testing
     }
 
     @Test(arguments: StoreKind.allCases)
-    func exactlyOneWorkerWinsAContendedLease(kind: StoreKind) async throws {
+    func exactlyOneWorkerWinsAContendedSession(kind: StoreKind) async throws {
         try await withStorePair(kind) { first, second in
             _ = try await first.createSession(organization: "org-a", id: "s1", name: nil)
-            let results = try await withThrowingTaskGroup(of: LeaseAcquisition.self) { group in
-                for index in 0..<20 {
+            var tenures: [WorkerTenure] = []
+            for index in 0..<20 { tenures.append(try await first.registerWorker("worker-\(index)", ttl: .seconds(60)).tenure) }
+            let results = try await withThrowingTaskGroup(of: SessionClaim.self) { group in
+                for (index, tenure) in tenures.enumerated() {
                     let store = index % 2 == 0 ? first : second
-                    group.addTask { try await store.acquireLease(organization: "org-a", session: "s1", worker: "worker-\(index)", ttl: .seconds(60)) }
+                    group.addTask { try await store.claimSession(organization: "org-a", session: "s1", by: tenure) }
                 }
-                var results: [LeaseAcquisition] = []
+                var results: [SessionClaim] = []
                 for try await result in group { results.append(result) }
                 return results
             }
             let winners = results.filter(\.isGranted)
             #expect(winners.count == 1)
-            let owner = try #require(winners.first?.lease.owner)
-            #expect(results.allSatisfy { $0.lease.owner == owner })
-            #expect(results.allSatisfy { $0.lease.generation == 1 })
-            #expect(try await second.leaseOwner(organization: "org-a", session: "s1")?.owner == owner)
+            let owner = try #require(winners.first?.ownership.owner)
+            #expect(results.allSatisfy { $0.ownership.owner == owner })
+            #expect(try await second.sessionOwner(organization: "org-a", session: "s1")?.owner == owner)
         }
     }
 

@@ -44,6 +44,7 @@ import Testing
             _ = try await store.markPaired(organization: "org-a", id: paired.id, identity: sampleIdentity, credentials: Data("secret".utf8))
 
             // Every operation of org-b on org-a's sessions answers exactly as for a missing id.
+            let worker = try await store.registerWorker("w", ttl: .seconds(30)).tenure
             for id in ["shared", "paired", "never-existed"] {
                 #expect(try await store.session(organization: "org-b", id: id) == nil)
                 #expect(try await store.credentials(organization: "org-b", id: id) == nil)
@@ -57,7 +58,7 @@ import Testing
                 }
                 await #expect(throws: StoreError(.notFound)) { try await store.deleteSession(organization: "org-b", id: id) }
                 await #expect(throws: StoreError(.notFound)) {
-                    try await store.acquireLease(organization: "org-b", session: id, worker: "w", ttl: .seconds(1))
+                    try await store.claimSession(organization: "org-b", session: id, by: worker)
                 }
             }
             #expect(try await store.listSessions(organization: "org-b", limit: 100, cursor: nil).sessions.isEmpty)
@@ -213,13 +214,13 @@ import Testing
                 try await store.replaceCredentials(organization: "org-a", id: "s1", credentials: rotated)
             }
 
-            // Delete removes identity, credentials and lease with the session.
+            // Delete removes identity, credentials and ownership with the session.
             _ = try await store.markPaired(organization: "org-a", id: "s1", identity: sampleIdentity, credentials: blob)
-            _ = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .seconds(30))
+            _ = try await store.claimSession(organization: "org-a", session: "s1", by: try await store.registerWorker("w1", ttl: .seconds(30)).tenure)
             #expect(try await store.storedCredentialCount() == 1)
             try await store.deleteSession(organization: "org-a", id: "s1")
             #expect(try await store.storedCredentialCount() == 0)
-            #expect(try await store.leaseOwner(organization: "org-a", session: "s1") == nil)
+            #expect(try await store.sessionOwner(organization: "org-a", session: "s1") == nil)
             _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
             #expect(try await store.credentials(organization: "org-a", id: "s1") == nil)
             #expect(try await store.session(organization: "org-a", id: "s1")?.identity == nil)
@@ -332,9 +333,9 @@ import Testing
             let key = try await store.createAPIKey(organization: "org-a", name: nil, permissions: ["manage"])
             #expect(key.record.createdAt == expected)
             #expect(try await store.revokeAPIKey(organization: "org-a", id: key.record.id).revokedAt == expected)
-            let lease = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w1", ttl: .milliseconds(1500))
-            #expect(lease.lease.acquiredAt == expected)
-            #expect(lease.lease.expiresAt == Date(storeMilliseconds: 1_700_000_001_624))
+            let lease = try await store.registerWorker("w1", ttl: .milliseconds(1500))
+            #expect(lease.expiresAt == Date(storeMilliseconds: 1_700_000_001_624))
+            #expect(try await store.claimSession(organization: "org-a", session: "s1", by: lease.tenure).ownership.acquiredAt == expected)
         }
     }
 
@@ -355,8 +356,9 @@ import Testing
             #expect(try await store.listSessions(organization: decomposed, limit: 10, cursor: nil).sessions.isEmpty)
             #expect(try await store.listAPIKeys(organization: decomposed).isEmpty)
             await #expect(throws: StoreError(.notFound)) { try await store.deleteSession(organization: decomposed, id: "s1") }
+            let worker = try await store.registerWorker("w", ttl: .seconds(30)).tenure
             await #expect(throws: StoreError(.notFound)) {
-                try await store.acquireLease(organization: decomposed, session: "s1", worker: "w", ttl: .seconds(1))
+                try await store.claimSession(organization: decomposed, session: "s1", by: worker)
             }
             let created = try await store.createSession(organization: decomposed, id: "s1", name: nil)
             #expect(created.organization.utf8.elementsEqual(decomposed.utf8))

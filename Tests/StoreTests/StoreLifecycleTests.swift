@@ -29,10 +29,13 @@ import Testing
             await #expect(throws: closed) { try await store.listAPIKeys(organization: "org-a") }
             await #expect(throws: closed) { try await store.revokeAPIKey(organization: "org-a", id: key.record.id) }
             await #expect(throws: closed) { try await store.lookupAPIKey(key.key) }
-            await #expect(throws: closed) { try await store.acquireLease(organization: "org-a", session: "s1", worker: "w", ttl: .seconds(1)) }
-            await #expect(throws: closed) { try await store.renewLease(organization: "org-a", session: "s1", worker: "w", ttl: .seconds(1)) }
-            await #expect(throws: closed) { try await store.releaseLease(organization: "org-a", session: "s1", worker: "w") }
-            await #expect(throws: closed) { try await store.leaseOwner(organization: "org-a", session: "s1") }
+            let tenure = WorkerTenure(worker: "w", epoch: 1)
+            await #expect(throws: closed) { try await store.registerWorker("w", ttl: .seconds(1)) }
+            await #expect(throws: closed) { try await store.renewWorker(tenure, ttl: .seconds(1)) }
+            await #expect(throws: closed) { try await store.retireWorker(tenure) }
+            await #expect(throws: closed) { try await store.claimSession(organization: "org-a", session: "s1", by: tenure) }
+            await #expect(throws: closed) { try await store.releaseSession(organization: "org-a", session: "s1", by: tenure) }
+            await #expect(throws: closed) { try await store.sessionOwner(organization: "org-a", session: "s1") }
             await #expect(throws: closed) { try await store.saveReply(key: "k", status: 200, body: Data(), ttl: .seconds(1)) }
             await #expect(throws: closed) { try await store.reply(key: "k") }
         }
@@ -48,7 +51,7 @@ import Testing
                 return [
                     await errorCode { _ = try await store.createSession(organization: "org-a", id: "s2", name: nil) },
                     await errorCode { _ = try await store.setStatus(organization: "org-a", id: "s1", status: .failed) },
-                    await errorCode { _ = try await store.acquireLease(organization: "org-a", session: "s1", worker: "w", ttl: .seconds(1)) },
+                    await errorCode { _ = try await store.registerWorker("w", ttl: .seconds(1)) },
                     await errorCode { try await store.saveReply(key: "k", status: 200, body: Data(), ttl: .seconds(1)) },
                 ]
             }
@@ -56,7 +59,7 @@ import Testing
 
             #expect(try await store.session(organization: "org-a", id: "s2") == nil)
             #expect(try await store.session(organization: "org-a", id: "s1")?.status == .created)
-            #expect(try await store.leaseOwner(organization: "org-a", session: "s1") == nil)
+            #expect(try await store.renewWorker(WorkerTenure(worker: "w", epoch: 1), ttl: .seconds(1)) == nil)
             #expect(try await store.reply(key: "k") == nil)
         }
     }

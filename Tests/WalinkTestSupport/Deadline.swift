@@ -16,4 +16,17 @@ public enum Deadline {
             return await group.next() ?? false
         }
     }
+
+    /// `body`'s answer, or nil when `limit` passes first (`body` is then cancelled).
+    public static func value<T: Sendable>(within limit: Duration, _ body: @escaping @Sendable () async -> T?) async -> T? {
+        await withTaskGroup(of: T?.self) { group in
+            group.addTask { await body() }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return await group.next() ?? nil
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Store
 import Synchronization
 import WhatsAppLink
 
@@ -8,7 +9,7 @@ enum LinkStopReason: String, Sendable {
     case workerStopped = "worker_stopped"
     /// The session was deleted.
     case sessionDeleted = "session_deleted"
-    /// Another worker owns the session now (or the lease could not be renewed in time).
+    /// This worker's tenure lapsed (not renewed in time, or replaced), or another worker owns the session now.
     case leaseLost = "lease_lost"
     /// The link's task was cancelled without a reason given.
     case cancelled
@@ -38,12 +39,15 @@ final class ActiveLink: Sendable {
     }
 
     let key: LinkManager.Key
+    /// The tenure that owns the session; fences every write about it.
+    let owner: WorkerTenure
     let client: LinkClient
     let outbox = LinkOutbox()
     private let snapshot = Mutex(Snapshot())
 
-    init(key: LinkManager.Key, client: LinkClient) {
+    init(key: LinkManager.Key, owner: WorkerTenure, client: LinkClient) {
         self.key = key
+        self.owner = owner
         self.client = client
     }
 

@@ -8,8 +8,9 @@ import WhatsAppLink
 import WhatsAppProtocol
 
 /// The sessions this worker is linking: one ``LinkClient`` (one WhatsApp connection) per session,
-/// owned through a lease in the shared store so no session ever has two live connections in the
-/// fleet.
+/// owned in the shared store by this worker's tenure (``WorkerTenureKeeper``), so no session ever
+/// has two live connections in the fleet. Every write about a linked session is fenced by that
+/// tenure: once it lapsed, a write changes nothing and the link ends with `lease_lost`.
 ///
 /// A link ends in exactly one of `auth.paired`, `auth.failed` or `auth.timeout`; the session's status
 /// in the store follows (`pairing` → `paired` / `failed` / back to `created`). Credentials and
@@ -26,7 +27,8 @@ import WhatsAppProtocol
 public final class LinkManager: Service, Sendable {
     public struct Configuration: Sendable {
         public var link: LinkConfiguration
-        /// How long a worker owns a session it links without renewing; renewed every third of it.
+        /// The worker lease: how long this worker's tenure (and so its sessions) holds without a
+        /// renewal; renewed every third of it, and given up locally a sixth before it ends.
         public var leaseDuration: Duration
         /// Links one worker runs at once; more get 503.
         public var maximumConcurrentLinks: Int
@@ -57,6 +59,7 @@ public final class LinkManager: Service, Sendable {
     let events: EventPublisher
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
+    private let tenure: WorkerTenureKeeper
     private let active = Mutex(ActiveLinks())
     private let starts: AsyncStream<ActiveLink>
     private let startContinuation: AsyncStream<ActiveLink>.Continuation
@@ -75,6 +78,7 @@ public final class LinkManager: Service, Sendable {
         self.events = events
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
+        tenure = WorkerTenureKeeper(workerID: workerID, store: store, ttl: configuration.leaseDuration, logger: logger)
         (starts, startContinuation) = AsyncStream.makeStream(of: ActiveLink.self)
     }
 
@@ -82,7 +86,7 @@ public final class LinkManager: Service, Sendable {
     public var activeCount: Int { active.withLock { $0.links.count } }
 
     /// Returns once no link runs on this worker (at once if none does), each gone with its last
-    /// events published and its lease released; or when the calling task is cancelled.
+    /// events published and its session released; or when the calling task is cancelled.
     public func waitUntilIdle() async {
         let id = active.withLock { state in
             state.nextWaiterID += 1
@@ -102,6 +106,12 @@ public final class LinkManager: Service, Sendable {
         }
     }
 
+    /// Returns this worker's tenure once one holds (at once if one does); nil when the calling
+    /// task is cancelled first.
+    public func waitForTenure() async -> WorkerTenure? {
+        await tenure.waitForTenure()
+    }
+
     /// The running links, and who waits for there to be none.
     private struct ActiveLinks {
         var links: [Key: ActiveLink] = [:]
@@ -111,18 +121,31 @@ public final class LinkManager: Service, Sendable {
 
     // MARK: - Running
 
-    /// Runs every link started here until graceful shutdown (or ``shutdown()``); returns after the
-    /// last one ended with its final events published.
+    /// Keeps this worker's tenure and runs every link started here until graceful shutdown (or
+    /// ``shutdown()``); returns after the last one ended with its final events published and the
+    /// tenure was retired (its sessions free for other workers at once).
     public func run() async {
         await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                for await link in starts {
-                    group.addTask { await self.runLink(link) }
+            await withTaskGroup(of: Void.self) { keeper in
+                keeper.addTask { await self.tenure.run { lapsed in self.tenureLapsed(lapsed) } }
+                await withDiscardingTaskGroup { group in
+                    for await link in starts {
+                        group.addTask { await self.runLink(link) }
+                    }
                 }
+                keeper.cancelAll()
             }
+            await tenure.retire()
         } onGracefulShutdown: {
             self.shutdown()
         }
+    }
+
+    /// The tenure's local deadline passed or the store refused to renew it: every link it owns
+    /// closes its WhatsApp connection now, even while store calls hang.
+    private func tenureLapsed(_ lapsed: WorkerTenure) {
+        let owned = active.withLock { state in state.links.values.filter { $0.owner.isSame(as: lapsed) } }
+        for link in owned { link.stop(.leaseLost) }
     }
 
     /// Stops taking new links and stops the running ones (`auth.failed` with reason `worker_stopped`).
@@ -203,8 +226,8 @@ public final class LinkManager: Service, Sendable {
             return .local(link)
         }
         do {
-            if let lease = try await store.leaseOwner(organization: key.organization, session: key.session), lease.owner != workerID {
-                return .remote(worker: lease.owner)
+            if let owner = try await store.sessionOwner(organization: key.organization, session: key.session), owner.owner.worker != workerID {
+                return .remote(worker: owner.owner.worker)
             }
         } catch {
             throw GatewayError.from(error)
@@ -214,26 +237,32 @@ public final class LinkManager: Service, Sendable {
     }
 
     private func startLink(_ key: Key) async throws(GatewayError) -> Location {
-        // A first look spares the store a lease write when this worker is full anyway.
+        // A first look spares the store a write when this worker is full anyway.
         guard activeCount < configuration.maximumConcurrentLinks else { throw GatewayError.tooManyLinks }
+        // While the worker (re-)registers its tenure, a command waits a little for it.
+        guard let owner = await tenure.tenure(patience: configuration.leaseDuration / 3) else { throw GatewayError.noTenure }
         do {
-            switch try await store.acquireLease(
-                organization: key.organization, session: key.session, worker: workerID, ttl: configuration.leaseDuration
-            ) {
-            case .heldByAnother(let lease):
-                return .remote(worker: lease.owner)
+            switch try await store.claimSession(organization: key.organization, session: key.session, by: owner) {
+            case .heldByAnother(let held) where held.owner.worker == workerID:
+                throw GatewayError(.unavailable, "another process runs with this worker id and owns the session", details: ["retryAfter": 1])
+            case .heldByAnother(let held):
+                return .remote(worker: held.owner.worker)
             case .granted:
                 break
             }
+        } catch let error as GatewayError {
+            throw error
+        } catch let error as StoreError {
+            throw error.code == .leaseLost ? GatewayError.noTenure : GatewayError.from(error)
         } catch {
-            throw GatewayError.from(error)
+            throw GatewayError(.internalError, "unexpected failure")
         }
         var linkLogger = logger
         linkLogger[metadataKey: "walink.session"] = "\(key)"
         let client = LinkClient(
             credentials: DeviceCredentials.generate(), configuration: configuration.link, eventLoopGroup: eventLoopGroup, logger: linkLogger
         )
-        let candidate = ActiveLink(key: key, client: client)
+        let candidate = ActiveLink(key: key, owner: owner, client: client)
         enum Insertion {
             case inserted
             case existing(ActiveLink)
@@ -251,12 +280,12 @@ public final class LinkManager: Service, Sendable {
         case .existing(let link):
             return .local(link)
         case .full:
-            await releaseLease(key)
+            await release(key, owner: owner)
             throw GatewayError.tooManyLinks
         case .inserted:
             if case .terminated = startContinuation.yield(candidate) {
                 removeLink(key)
-                await releaseLease(key)
+                await release(key, owner: owner)
                 throw GatewayError(.unavailable, "the worker is shutting down")
             }
             logger.info("Pairing started", metadata: ["walink.session": "\(key)"])
@@ -269,28 +298,24 @@ public final class LinkManager: Service, Sendable {
     private func runLink(_ link: ActiveLink) async {
         let key = link.key
         // Stored before the connection starts, so `session.get` says `pairing` from here on.
-        if await storeStatus(key, .pairing) { link.outbox.enqueue(.publish(.status(.pairing))) }
-        await withTaskGroup(of: Void.self) { lease in
-            // The lease is kept until the last event went out, so no other worker starts the
-            // session again while this one still reports on it.
-            lease.addTask { await self.keepLease(link) }
-            await withTaskGroup(of: Void.self) { work in
-                work.addTask { await self.drain(link) }
-                await link.client.run { event in self.handle(event, of: link) }
-                let (terminal, reason) = link.ending
-                if !terminal {
-                    // Stopped from here (shutdown, deletion, lost lease): say so, so callers can start again.
-                    let reason = reason ?? .cancelled
-                    if reason != .sessionDeleted { link.outbox.enqueue(.setStatus(.created)) }
-                    link.outbox.enqueue(.publish(.failed(reason: .init(reason.rawValue), message: "pairing stopped on this worker")))
-                }
-                link.outbox.close()
+        if await storeStatus(link, .pairing) { link.outbox.enqueue(.publish(.status(.pairing))) }
+        // The session stays owned until the last event went out, so no other worker starts it
+        // again while this one still reports on it.
+        await withTaskGroup(of: Void.self) { work in
+            work.addTask { await self.drain(link) }
+            await link.client.run { event in self.handle(event, of: link) }
+            let (terminal, reason) = link.ending
+            if !terminal {
+                // Stopped from here (shutdown, deletion, lost tenure): say so, so callers can start again.
+                let reason = reason ?? .cancelled
+                if reason != .sessionDeleted { link.outbox.enqueue(.setStatus(.created)) }
+                link.outbox.enqueue(.publish(.failed(reason: .init(reason.rawValue), message: "pairing stopped on this worker")))
             }
-            lease.cancelAll()
+            link.outbox.close()
         }
         // Released while the link is still registered here, so no new link of this worker can
-        // take the lease in between and then lose it to this release.
-        await releaseLease(key)
+        // claim the session in between and then lose it to this release.
+        await release(key, owner: link.owner)
         removeLink(key)
         logger.info("Pairing ended", metadata: ["walink.session": "\(key)"])
     }
@@ -339,31 +364,40 @@ public final class LinkManager: Service, Sendable {
             case .publish(let event):
                 await events.publish(event, organization: key.organization, session: key.session)
             case .setStatus(let status):
-                if await storeStatus(key, status) {
+                if await storeStatus(link, status) {
                     await events.publish(.status(status), organization: key.organization, session: key.session)
                 }
             case .storePairing(let device):
-                await storePairing(device, key: key)
+                await storePairing(device, of: link)
             }
         }
     }
 
     /// Identity and credentials in one write; `auth.paired` only once they are stored.
-    private func storePairing(_ device: PairedDevice, key: Key) async {
+    private func storePairing(_ device: PairedDevice, of link: ActiveLink) async {
+        let key = link.key
         let identity = SessionIdentity(
             jid: device.jid.description, lid: device.lid?.description, deviceID: Int(device.deviceID),
             pushName: device.pushName, phone: device.phone, platform: device.platform, businessName: device.businessName
         )
         do {
             let session = try await store.markPaired(
-                organization: key.organization, id: key.session, identity: identity, credentials: StoredDevice.encode(device)
+                organization: key.organization, id: key.session, identity: identity, credentials: StoredDevice.encode(device), fence: link.owner
             )
             await events.publish(.status(session.status), organization: key.organization, session: key.session)
             await events.publish(.paired(identity: session.identityJSON ?? .null), organization: key.organization, session: key.session)
             logger.info("Session paired", metadata: ["walink.session": "\(key)"])
+        } catch  where error.code == .leaseLost {
+            // Another worker may own the session now: this link's success is not ours to store.
+            logger.warning("Pairing not stored: this worker no longer owns the session", metadata: ["walink.session": "\(key)"])
+            await events.publish(
+                .failed(
+                    reason: .init(LinkStopReason.leaseLost.rawValue),
+                    message: "this worker lost the session before the pairing was stored; pair again"),
+                organization: key.organization, session: key.session)
         } catch {
             logger.warning("Pairing could not be stored", metadata: ["walink.session": "\(key)", "walink.error": "\(error)"])
-            if await storeStatus(key, .failed) {
+            if await storeStatus(link, .failed) {
                 await events.publish(.status(.failed), organization: key.organization, session: key.session)
             }
             await events.publish(
@@ -372,49 +406,21 @@ public final class LinkManager: Service, Sendable {
         }
     }
 
-    // MARK: - Lease and status
+    // MARK: - Ownership and status
 
-    private func keepLease(_ link: ActiveLink) async {
+    private func release(_ key: Key, owner: WorkerTenure) async {
+        _ = try? await store.releaseSession(organization: key.organization, session: key.session, by: owner)
+    }
+
+    /// Stores the link's session status, fenced by its tenure; false when nothing was updated (a
+    /// deleted session, one paired meanwhile, or one this worker no longer owns: then the link stops).
+    private func storeStatus(_ link: ActiveLink, _ status: SessionStatus) async -> Bool {
         let key = link.key
-        var lastRenewed = ContinuousClock.now
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: configuration.leaseDuration / 3)
-            } catch {
-                return
-            }
-            do {
-                let renewed = try await store.renewLease(
-                    organization: key.organization, session: key.session, worker: workerID, ttl: configuration.leaseDuration
-                )
-                guard renewed != nil else {
-                    logger.warning("Lease lost; stopping this worker's link", metadata: ["walink.session": "\(key)"])
-                    link.stop(.leaseLost)
-                    return
-                }
-                lastRenewed = ContinuousClock.now
-            } catch {
-                // A busy or briefly unreachable store: keep trying while the lease still holds.
-                guard ContinuousClock.now - lastRenewed < configuration.leaseDuration else {
-                    logger.warning("Lease not renewed in time; stopping this worker's link", metadata: ["walink.session": "\(key)"])
-                    link.stop(.leaseLost)
-                    return
-                }
-            }
-        }
-    }
-
-    private func releaseLease(_ key: Key) async {
-        _ = try? await store.releaseLease(organization: key.organization, session: key.session, worker: workerID)
-    }
-
-    /// Stores the session's status; false when there was nothing to update (a deleted session, or
-    /// one paired meanwhile).
-    private func storeStatus(_ key: Key, _ status: SessionStatus) async -> Bool {
         do {
-            _ = try await store.setStatus(organization: key.organization, id: key.session, status: status)
+            _ = try await store.setStatus(organization: key.organization, id: key.session, status: status, fence: link.owner)
             return true
         } catch {
+            if error.code == .leaseLost { link.stop(.leaseLost) }
             logger.debug("Status not updated", metadata: ["walink.session": "\(key)", "walink.error": "\(error)"])
             return false
         }
@@ -423,4 +429,7 @@ public final class LinkManager: Service, Sendable {
 
 extension GatewayError {
     static let tooManyLinks = GatewayError(.unavailable, "this worker links too many sessions at once; try again shortly")
+    static let noTenure = GatewayError(
+        .unavailable, "this worker cannot own sessions right now (its lease in the session store is not renewed); try again",
+        details: ["reason": "store_unavailable", "retryAfter": 1])
 }

@@ -7,7 +7,9 @@ extension GatewayError {
         case .notFound: .sessionNotFound
         case .conflict: GatewayError(.conflict, "a session with this id already exists", details: session.map { ["session": .string($0)] } ?? [:])
         case .invalidArgument, .invalidState: GatewayError(.validationError, error.message)
-        case .busy, .closed, .cancelled: GatewayError(.unavailable, "the session store is busy; try again")
+        case .busy, .closed, .cancelled, .leaseLost: GatewayError(.unavailable, "the session store is busy; try again", details: ["retryAfter": 1])
+        case .unavailable:
+            GatewayError(.unavailable, "the session store cannot be reached; try again", details: ["reason": "store_unavailable", "retryAfter": 1])
         default: GatewayError(.internalError, "the session store failed")
         }
     }

@@ -4,11 +4,11 @@ import Synchronization
 
 /// A ``WalinkStore`` that keeps everything in this process's memory, for tests (the gateway's whole
 /// command contract without a database or broker) and single-process demos. Nothing persists:
-/// `close()` or the end of the process forgets every session, key, lease and reply, and two
+/// `close()` or the end of the process forgets every session, key, worker lease and reply, and two
 /// instances share nothing, so it cannot coordinate several workers.
 ///
 /// It behaves as ``SQLiteStore`` does, and the store test suite runs against both: the same
-/// validation (``StoreValidation``), lease decisions (`LeaseRules`), paging guarantees, errors and
+/// validation (``StoreValidation``), ownership decisions (`OwnershipRules`), paging guarantees, errors and
 /// millisecond timestamps from the injected clock; device credentials are sealed with the same
 /// AES-GCM sealer, bound to organization and session. Text (organizations, workers, reply keys) is
 /// compared by its UTF-8 bytes, as SQL compares it, not by Swift's canonical equivalence.
@@ -51,8 +51,8 @@ public final class MemoryStore: WalinkStore {
         var session: Session
         /// Present exactly while the session is paired.
         var sealedCredentials: Data?
-        /// Kept after a release (see `LeaseRules`); goes with the session.
-        var lease: Lease?
+        /// The tenure that owns the session; goes with the session.
+        var owner: SessionOwnership?
     }
 
     struct StoredAPIKey {
@@ -73,6 +73,14 @@ public final class MemoryStore: WalinkStore {
         var apiKeys: [String: StoredAPIKey] = [:]
         var apiKeyIDsByHash: [Data: String] = [:]
         var replies: [ExactText: StoredReplyRecord] = [:]
+        var workerLeases: [ExactText: WorkerLease] = [:]
+
+        /// The fence of an owner's write (nothing when `fence` is nil); `.notFound` first.
+        func checkFence(_ fence: WorkerTenure?, organization: String, session: String, now: Int64) throws(StoreError) {
+            guard let stored = storedSession(organization: organization, id: session) else { throw StoreError(.notFound, "session not found") }
+            guard let fence else { return }
+            try OwnershipRules.checkFence(stored.owner, ownerLease: workerLeases[ExactText(fence.worker)], fence: fence, now: now)
+        }
 
         /// Runs `body` on the stored session and writes it back only when `body` succeeds, so a
         /// failed change leaves nothing half-done. Throws `.notFound` when there is none.
@@ -157,18 +165,19 @@ extension MemoryStore {
     public func deleteSession(organization: String, id: String) async throws(StoreError) {
         try Self.validate(organization: organization, id: id)
         try withState { (state) throws(StoreError) in
-            // Identity, credentials and lease live in the record, so they go with it.
+            // Identity, credentials and ownership live in the record, so they go with it.
             guard state.sessions[ExactText(organization)]?.removeValue(forKey: id) != nil else {
                 throw StoreError(.notFound, "session not found")
             }
         }
     }
 
-    public func setStatus(organization: String, id: String, status: SessionStatus) async throws(StoreError) -> Session {
+    public func setStatus(organization: String, id: String, status: SessionStatus, fence: WorkerTenure?) async throws(StoreError) -> Session {
         try Self.validate(organization: organization, id: id)
         try StoreValidation.statusOtherThanPaired(status)
         return try withState { [clock] (state) throws(StoreError) -> Session in
-            try state.updateSession(organization: organization, id: id) { (stored) throws(StoreError) -> Session in
+            try state.checkFence(fence, organization: organization, session: id, now: clock.now.storeMilliseconds)
+            return try state.updateSession(organization: organization, id: id) { (stored) throws(StoreError) -> Session in
                 guard stored.session.status != .paired else { throw StoreError(.invalidState, "session is paired; unpair it first") }
                 stored.session.status = status
                 stored.session.updatedAt = clock.now.truncatedToStoreMilliseconds
@@ -177,12 +186,15 @@ extension MemoryStore {
         }
     }
 
-    public func markPaired(organization: String, id: String, identity: SessionIdentity, credentials: Data) async throws(StoreError) -> Session {
+    public func markPaired(
+        organization: String, id: String, identity: SessionIdentity, credentials: Data, fence: WorkerTenure?
+    ) async throws(StoreError) -> Session {
         try Self.validate(organization: organization, id: id)
         try StoreValidation.identity(identity)
         let sealed = try sealer.seal(credentials, organization: organization, session: id)
         return try withState { [clock] (state) throws(StoreError) -> Session in
-            try state.updateSession(organization: organization, id: id) { stored in
+            try state.checkFence(fence, organization: organization, session: id, now: clock.now.storeMilliseconds)
+            return try state.updateSession(organization: organization, id: id) { stored in
                 let now = clock.now.truncatedToStoreMilliseconds
                 stored.session.status = .paired
                 stored.session.identity = identity
@@ -194,11 +206,12 @@ extension MemoryStore {
         }
     }
 
-    public func unpair(organization: String, id: String, status: SessionStatus) async throws(StoreError) -> Session {
+    public func unpair(organization: String, id: String, status: SessionStatus, fence: WorkerTenure?) async throws(StoreError) -> Session {
         try Self.validate(organization: organization, id: id)
         try StoreValidation.statusOtherThanPaired(status)
         return try withState { [clock] (state) throws(StoreError) -> Session in
-            try state.updateSession(organization: organization, id: id) { stored in
+            try state.checkFence(fence, organization: organization, session: id, now: clock.now.storeMilliseconds)
+            return try state.updateSession(organization: organization, id: id) { stored in
                 stored.session.status = status
                 stored.session.updatedAt = clock.now.truncatedToStoreMilliseconds
                 stored.session.identity = nil
@@ -209,10 +222,11 @@ extension MemoryStore {
         }
     }
 
-    public func replaceCredentials(organization: String, id: String, credentials: Data) async throws(StoreError) {
+    public func replaceCredentials(organization: String, id: String, credentials: Data, fence: WorkerTenure?) async throws(StoreError) {
         try Self.validate(organization: organization, id: id)
         let sealed = try sealer.seal(credentials, organization: organization, session: id)
-        try withState { (state) throws(StoreError) in
+        try withState { [clock] (state) throws(StoreError) in
+            try state.checkFence(fence, organization: organization, session: id, now: clock.now.storeMilliseconds)
             try state.updateSession(organization: organization, id: id) { (stored) throws(StoreError) in
                 guard stored.session.status == .paired else { throw StoreError(.invalidState, "session is not paired") }
                 stored.sealedCredentials = sealed
@@ -284,53 +298,86 @@ extension MemoryStore {
     }
 }
 
-// MARK: - Leases
+// MARK: - Ownership
 
 extension MemoryStore {
-    public func acquireLease(organization: String, session: String, worker: String, ttl: Duration) async throws(StoreError) -> LeaseAcquisition {
-        try Self.validate(organization: organization, id: session)
+    public func registerWorker(_ worker: String, ttl: Duration) async throws(StoreError) -> WorkerLease {
         try StoreValidation.worker(worker)
         let ttlMilliseconds = try StoreValidation.ttl(ttl)
-        return try withState { [clock] (state) throws(StoreError) -> LeaseAcquisition in
-            try state.updateSession(organization: organization, id: session) { stored in
-                let decision = LeaseRules.acquire(
-                    stored.lease, organization: organization, session: session, worker: worker, now: clock.now.storeMilliseconds,
-                    ttlMilliseconds: ttlMilliseconds)
-                if case .granted(let lease) = decision { stored.lease = lease }
+        return try withState { [clock] state in
+            let key = ExactText(worker)
+            let lease = OwnershipRules.register(
+                state.workerLeases[key], worker: worker, now: clock.now.storeMilliseconds, ttlMilliseconds: ttlMilliseconds)
+            state.workerLeases[key] = lease
+            return lease
+        }
+    }
+
+    public func renewWorker(_ tenure: WorkerTenure, ttl: Duration) async throws(StoreError) -> WorkerLease? {
+        try StoreValidation.worker(tenure.worker)
+        let ttlMilliseconds = try StoreValidation.ttl(ttl)
+        return try withState { [clock] state in
+            let key = ExactText(tenure.worker)
+            guard
+                let renewed = OwnershipRules.renew(
+                    state.workerLeases[key], tenure: tenure, now: clock.now.storeMilliseconds, ttlMilliseconds: ttlMilliseconds)
+            else { return nil }
+            state.workerLeases[key] = renewed
+            return renewed
+        }
+    }
+
+    public func retireWorker(_ tenure: WorkerTenure) async throws(StoreError) -> Bool {
+        try StoreValidation.worker(tenure.worker)
+        return try withState { [clock] state in
+            let key = ExactText(tenure.worker)
+            guard let retired = OwnershipRules.retire(state.workerLeases[key], tenure: tenure, now: clock.now.storeMilliseconds) else { return false }
+            state.workerLeases[key] = retired
+            for (organization, sessions) in state.sessions {
+                for (id, stored) in sessions where stored.owner?.owner.isSame(as: tenure) == true {
+                    state.sessions[organization]?[id]?.owner = nil
+                }
+            }
+            return true
+        }
+    }
+
+    public func claimSession(organization: String, session: String, by tenure: WorkerTenure) async throws(StoreError) -> SessionClaim {
+        try Self.validate(organization: organization, id: session)
+        try StoreValidation.worker(tenure.worker)
+        return try withState { [clock] (state) throws(StoreError) -> SessionClaim in
+            let leases = state.workerLeases
+            return try state.updateSession(organization: organization, id: session) { (stored) throws(StoreError) -> SessionClaim in
+                let decision = try OwnershipRules.claim(
+                    stored.owner, holderLease: stored.owner.flatMap { leases[ExactText($0.owner.worker)] },
+                    claimerLease: leases[ExactText(tenure.worker)], organization: organization, session: session, claimer: tenure,
+                    now: clock.now.storeMilliseconds)
+                if case .granted(let granted) = decision { stored.owner = granted }
                 return decision
             }
         }
     }
 
-    public func renewLease(organization: String, session: String, worker: String, ttl: Duration) async throws(StoreError) -> Lease? {
+    public func releaseSession(organization: String, session: String, by tenure: WorkerTenure) async throws(StoreError) -> Bool {
         try Self.validate(organization: organization, id: session)
-        try StoreValidation.worker(worker)
-        let ttlMilliseconds = try StoreValidation.ttl(ttl)
+        try StoreValidation.worker(tenure.worker)
         return try withState { [clock] state in
-            let current = state.storedSession(organization: organization, id: session)?.lease
-            guard let renewed = LeaseRules.renew(current, worker: worker, now: clock.now.storeMilliseconds, ttlMilliseconds: ttlMilliseconds) else {
-                return nil
+            do {
+                try state.checkFence(tenure, organization: organization, session: session, now: clock.now.storeMilliseconds)
+            } catch {
+                return false
             }
-            state.sessions[ExactText(organization)]?[session]?.lease = renewed
-            return renewed
-        }
-    }
-
-    public func releaseLease(organization: String, session: String, worker: String) async throws(StoreError) -> Bool {
-        try Self.validate(organization: organization, id: session)
-        try StoreValidation.worker(worker)
-        return try withState { [clock] state in
-            let current = state.storedSession(organization: organization, id: session)?.lease
-            guard let released = LeaseRules.release(current, worker: worker, now: clock.now.storeMilliseconds) else { return false }
-            state.sessions[ExactText(organization)]?[session]?.lease = released
+            state.sessions[ExactText(organization)]?[session]?.owner = nil
             return true
         }
     }
 
-    public func leaseOwner(organization: String, session: String) async throws(StoreError) -> Lease? {
+    public func sessionOwner(organization: String, session: String) async throws(StoreError) -> SessionOwnership? {
         try Self.validate(organization: organization, id: session)
         return try withState { [clock] state in
-            LeaseRules.valid(state.storedSession(organization: organization, id: session)?.lease, now: clock.now.storeMilliseconds)
+            let current = state.storedSession(organization: organization, id: session)?.owner
+            return OwnershipRules.valid(
+                current, ownerLease: current.flatMap { state.workerLeases[ExactText($0.owner.worker)] }, now: clock.now.storeMilliseconds)
         }
     }
 }

@@ -80,6 +80,32 @@ enum SQLiteMigrations {
                 ) WITHOUT ROWID;
                 CREATE INDEX command_replies_by_expiry ON command_replies (expires_at);
                 """),
+        // Ownership fenced by worker tenures: one lease row per worker (renewed once per interval,
+        // whatever it owns) and one owner row per session naming (worker, epoch). Per-session
+        // leases go; a fleet upgrades by stopping every worker of the old version first.
+        Step(
+            version: 3,
+            sql: """
+                DROP TABLE session_leases;
+
+                CREATE TABLE worker_leases (
+                    worker TEXT PRIMARY KEY,
+                    epoch INTEGER NOT NULL,
+                    registered_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+
+                CREATE TABLE session_owners (
+                    organization TEXT NOT NULL,
+                    session_id TEXT NOT NULL,
+                    worker TEXT NOT NULL,
+                    epoch INTEGER NOT NULL,
+                    acquired_at INTEGER NOT NULL,
+                    PRIMARY KEY (organization, session_id),
+                    FOREIGN KEY (organization, session_id) REFERENCES sessions (organization, id) ON DELETE CASCADE
+                );
+                CREATE INDEX session_owners_by_worker ON session_owners (worker, epoch);
+                """),
     ]
 
     static var latestVersion: Int64 { steps.last?.version ?? 0 }

@@ -118,18 +118,19 @@ extension SQLiteStore {
             // connection ever ran without `foreign_keys`.
             let key: [SQLiteValue] = [.text(organization), .text(id)]
             try connection.execute("DELETE FROM session_credentials WHERE organization = ? AND session_id = ?", key)
-            try connection.execute("DELETE FROM session_leases WHERE organization = ? AND session_id = ?", key)
+            try connection.execute("DELETE FROM session_owners WHERE organization = ? AND session_id = ?", key)
             guard try connection.execute("DELETE FROM sessions WHERE organization = ? AND id = ?", key) > 0 else {
                 throw StoreError(.notFound, "session not found")
             }
         }
     }
 
-    public func setStatus(organization: String, id: String, status: SessionStatus) async throws(StoreError) -> Session {
+    public func setStatus(organization: String, id: String, status: SessionStatus, fence: WorkerTenure?) async throws(StoreError) -> Session {
         try Self.validate(organization: organization, id: id)
         try StoreValidation.statusOtherThanPaired(status)
         return try await perform(writing: true) { [clock] connection in
             var session = try Self.requireSession(connection, organization: organization, id: id)
+            try Self.checkFence(fence, connection, organization: organization, session: id, now: clock.now.storeMilliseconds)
             guard session.status != .paired else {
                 throw StoreError(.invalidState, "session is paired; unpair it first")
             }
@@ -144,10 +145,14 @@ extension SQLiteStore {
         }
     }
 
-    public func markPaired(organization: String, id: String, identity: SessionIdentity, credentials: Data) async throws(StoreError) -> Session {
+    public func markPaired(
+        organization: String, id: String, identity: SessionIdentity, credentials: Data, fence: WorkerTenure?
+    ) async throws(StoreError) -> Session {
         try Self.validate(organization: organization, id: id)
         try StoreValidation.identity(identity)
         return try await perform(writing: true) { [clock, sealer] connection in
+            _ = try Self.requireSession(connection, organization: organization, id: id)
+            try Self.checkFence(fence, connection, organization: organization, session: id, now: clock.now.storeMilliseconds)
             let sealed = try sealer.seal(credentials, organization: organization, session: id)
             let now = clock.now.truncatedToStoreMilliseconds
             let changed = try connection.execute(
@@ -172,10 +177,12 @@ extension SQLiteStore {
         }
     }
 
-    public func unpair(organization: String, id: String, status: SessionStatus) async throws(StoreError) -> Session {
+    public func unpair(organization: String, id: String, status: SessionStatus, fence: WorkerTenure?) async throws(StoreError) -> Session {
         try Self.validate(organization: organization, id: id)
         try StoreValidation.statusOtherThanPaired(status)
         return try await perform(writing: true) { [clock] connection in
+            _ = try Self.requireSession(connection, organization: organization, id: id)
+            try Self.checkFence(fence, connection, organization: organization, session: id, now: clock.now.storeMilliseconds)
             let now = clock.now.truncatedToStoreMilliseconds
             let changed = try connection.execute(
                 """
@@ -191,10 +198,11 @@ extension SQLiteStore {
         }
     }
 
-    public func replaceCredentials(organization: String, id: String, credentials: Data) async throws(StoreError) {
+    public func replaceCredentials(organization: String, id: String, credentials: Data, fence: WorkerTenure?) async throws(StoreError) {
         try Self.validate(organization: organization, id: id)
         try await perform(writing: true) { [clock, sealer] connection in
             let session = try Self.requireSession(connection, organization: organization, id: id)
+            try Self.checkFence(fence, connection, organization: organization, session: id, now: clock.now.storeMilliseconds)
             guard session.status == .paired else {
                 throw StoreError(.invalidState, "session is not paired")
             }

@@ -31,11 +31,13 @@ struct LinkingHarness {
         var pairingCode: Duration = .seconds(60)
         /// The link's keepalive interval (nil: the default, 20-30 s).
         var keepAlive: ClosedRange<Duration>? = nil
+        /// The worker lease.
+        var lease: Duration = .seconds(30)
     }
 
     static func start(
         timing: Timing = Timing(), workerID: String = "linker", names: WalinkNames? = nil, maxLinks: Int = 1000, logger: Logger? = nil,
-        amqp explicitAMQP: AMQPConfiguration? = nil
+        amqp explicitAMQP: AMQPConfiguration? = nil, wrapStore: (any WalinkStore) -> any WalinkStore = { $0 }
     ) async throws -> LinkingHarness {
         let amqp = try explicitAMQP ?? TestBroker.configuration()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("walink-linking-\(UUID().uuidString)")
@@ -53,9 +55,10 @@ struct LinkingHarness {
             logger: simulatorLogger
         )
         let endpoints = try await simulator.start()
-        let store = try await SQLiteStore.open(
-            path: directory.appendingPathComponent("walink.db").path, key: .key(.random()), logger: logger ?? Logger(label: "walink.store")
-        )
+        let store = wrapStore(
+            try await SQLiteStore.open(
+                path: directory.appendingPathComponent("walink.db").path, key: .key(.random()), logger: logger ?? Logger(label: "walink.store")
+            ))
         let key = try await store.createAPIKey(organization: "acme", name: "tests", permissions: ["manage"]).key
         let callers = try CallerAuthenticator(
             configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: store), logger: logger ?? Logger(label: "walink.auth")
@@ -100,7 +103,7 @@ struct LinkingHarness {
         link.nextQRLifetime = timing.nextQR
         link.pairingCodeLifetime = timing.pairingCode
         if let keepAlive = timing.keepAlive { link.keepAliveInterval = keepAlive }
-        return LinkManager.Configuration(link: link, leaseDuration: .seconds(30), maximumConcurrentLinks: maxLinks)
+        return LinkManager.Configuration(link: link, leaseDuration: timing.lease, maximumConcurrentLinks: maxLinks)
     }
 
     func stop() async {
