@@ -39,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.30.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.10.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // MARK: - C libraries from the system (Debian -dev packages, installed by scripts/setup)
@@ -126,6 +127,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The fleet's store, in a target of its own so that what needs only SQLite does not wait for postgres-nio.
+        .target(
+            name: "StorePostgres",
+            dependencies: [
+                "Store",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Which store a configuration opens: the one place that knows every implementation.
+        .target(
+            name: "StoreFactory",
+            dependencies: [
+                "Store",
+                "StorePostgres",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Auth",
             dependencies: [
@@ -168,6 +189,7 @@ let package = Package(
                 "Gateway",
                 "AMQP",
                 "Store",
+                "StoreFactory",
                 "Auth",
                 "WhatsAppLink",
                 "WhatsAppProtocol",
@@ -254,7 +276,15 @@ let package = Package(
         ),
         .testTarget(
             name: "StoreTests",
-            dependencies: ["Store", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "Store",
+                "StorePostgres",
+                "StoreFactory",
+                "WalinkTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .testTarget(
             name: "AuthTests",

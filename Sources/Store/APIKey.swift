@@ -64,13 +64,13 @@ public enum APIKeyFormat {
     }
 
     /// A new key from 32 bytes of the system CSPRNG.
-    static func generate() -> String {
+    package static func generate() -> String {
         var random = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &random) }
         return prefix + base62(bytes, length: bodyLength)
     }
 
-    static func displayPrefix(of key: String) -> String {
+    package static func displayPrefix(of key: String) -> String {
         String(key.dropFirst(prefix.count).prefix(displayPrefixLength))
     }
 
@@ -78,7 +78,7 @@ public enum APIKeyFormat {
     /// uniformly random values, so there is no dictionary to precompute and brute force is out of
     /// reach; salts and slow hashes exist for low-entropy passwords. A plain hash also lets the
     /// store find a key by an index on its hash.
-    static func hash(_ key: String) -> SHA256.Digest {
+    package static func hash(_ key: String) -> SHA256.Digest {
         SHA256.hash(data: Data(key.utf8))
     }
 

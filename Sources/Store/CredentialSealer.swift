@@ -8,13 +8,13 @@ import Foundation
 ///
 /// The AES key is derived from the store key with HKDF-SHA256 for this one purpose, so the
 /// configured key can safely seed other uses later.
-struct CredentialSealer: Sendable {
+package struct CredentialSealer: Sendable {
     private let key: SymmetricKey
     private static let version: UInt8 = 1
     private static let keyCheckPlaintext = Data("walink store key check".utf8)
     private static let keyCheckContext = Data("walink.store.key-check.v1".utf8)
 
-    init(storeKey: StoreKey) {
+    package init(storeKey: StoreKey) {
         key = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: storeKey.symmetricKey,
             salt: Data("walink.store".utf8),
@@ -23,11 +23,11 @@ struct CredentialSealer: Sendable {
         )
     }
 
-    func seal(_ credentials: Data, organization: String, session: String) throws(StoreError) -> Data {
+    package func seal(_ credentials: Data, organization: String, session: String) throws(StoreError) -> Data {
         try seal(credentials, context: Self.context(organization: organization, session: session))
     }
 
-    func open(_ sealed: Data, organization: String, session: String) throws(StoreError) -> Data {
+    package func open(_ sealed: Data, organization: String, session: String) throws(StoreError) -> Data {
         guard let plaintext = open(sealed, context: Self.context(organization: organization, session: session)) else {
             throw StoreError(
                 .credentialsRejected, "the stored credentials of this session do not authenticate (altered, or copied from another session)")
@@ -37,11 +37,11 @@ struct CredentialSealer: Sendable {
 
     /// A sealed known value stored at creation: opening it at start-up proves the key is the
     /// database's, before any credentials are touched.
-    func makeKeyCheck() throws(StoreError) -> Data {
+    package func makeKeyCheck() throws(StoreError) -> Data {
         try seal(Self.keyCheckPlaintext, context: Self.keyCheckContext)
     }
 
-    func verifyKeyCheck(_ sealed: Data) -> Bool {
+    package func verifyKeyCheck(_ sealed: Data) -> Bool {
         open(sealed, context: Self.keyCheckContext) == Self.keyCheckPlaintext
     }
 

@@ -72,10 +72,10 @@ public enum SessionClaim: Sendable, Hashable {
 /// The ownership rules as pure decisions over stored records, so every store decides alike: a
 /// store reads the records, asks here, and writes what it is told, inside one transaction (SQLite,
 /// PostgreSQL) or under one lock (memory). Times are store milliseconds from the store's clock.
-enum OwnershipRules {
+package enum OwnershipRules {
     /// `registerWorker`: a new tenure, one epoch past the worker's last (a retired or lapsed
     /// lease keeps its epoch for this).
-    static func register(_ current: WorkerLease?, worker: String, now: Int64, ttlMilliseconds: Int64) -> WorkerLease {
+    package static func register(_ current: WorkerLease?, worker: String, now: Int64, ttlMilliseconds: Int64) -> WorkerLease {
         WorkerLease(
             tenure: WorkerTenure(worker: worker, epoch: (current?.tenure.epoch ?? 0) + 1),
             expiresAt: Date(storeMilliseconds: now + ttlMilliseconds))
@@ -84,21 +84,21 @@ enum OwnershipRules {
     /// `renewWorker`: the extended lease, or nil when `tenure` is not the worker's live tenure
     /// (superseded by a newer epoch, or expired: a lapsed tenure must register anew, since its
     /// sessions may have been taken over meanwhile).
-    static func renew(_ current: WorkerLease?, tenure: WorkerTenure, now: Int64, ttlMilliseconds: Int64) -> WorkerLease? {
+    package static func renew(_ current: WorkerLease?, tenure: WorkerTenure, now: Int64, ttlMilliseconds: Int64) -> WorkerLease? {
         guard isLive(current, tenure, now: now), var lease = current else { return nil }
         lease.expiresAt = Date(storeMilliseconds: now + ttlMilliseconds)
         return lease
     }
 
     /// `retireWorker`: the lease ended now, or nil when `tenure` is not the current one.
-    static func retire(_ current: WorkerLease?, tenure: WorkerTenure, now: Int64) -> WorkerLease? {
+    package static func retire(_ current: WorkerLease?, tenure: WorkerTenure, now: Int64) -> WorkerLease? {
         guard var lease = current, lease.tenure.isSame(as: tenure) else { return nil }
         lease.expiresAt = Date(storeMilliseconds: min(lease.expiresAt.storeMilliseconds, now))
         return lease
     }
 
     /// Whether `lease` is `tenure`'s and unexpired (`now < expiresAt`).
-    static func isLive(_ lease: WorkerLease?, _ tenure: WorkerTenure, now: Int64) -> Bool {
+    package static func isLive(_ lease: WorkerLease?, _ tenure: WorkerTenure, now: Int64) -> Bool {
         guard let lease else { return false }
         return lease.tenure.isSame(as: tenure) && lease.expiresAt.storeMilliseconds > now
     }
@@ -106,7 +106,7 @@ enum OwnershipRules {
     /// `claimSession`: `.granted` with the record to store, or `.heldByAnother` (nothing to
     /// store). `holderLease` is the worker lease of the current record's owner. Throws
     /// `.leaseLost` when the claimer's own tenure is not live: it may not own anything.
-    static func claim(
+    package static func claim(
         _ current: SessionOwnership?, holderLease: WorkerLease?, claimerLease: WorkerLease?, organization: String, session: String,
         claimer: WorkerTenure, now: Int64
     ) throws(StoreError) -> SessionClaim {
@@ -119,18 +119,18 @@ enum OwnershipRules {
     }
 
     /// The fence of an owner's write: `fence` must own the session and hold a live worker lease.
-    static func checkFence(_ current: SessionOwnership?, ownerLease: WorkerLease?, fence: WorkerTenure, now: Int64) throws(StoreError) {
+    package static func checkFence(_ current: SessionOwnership?, ownerLease: WorkerLease?, fence: WorkerTenure, now: Int64) throws(StoreError) {
         guard let current, current.owner.isSame(as: fence), isLive(ownerLease, fence, now: now) else { throw StoreError.leaseLost }
     }
 
     /// `sessionOwner`: the record when its owner's tenure is live.
-    static func valid(_ current: SessionOwnership?, ownerLease: WorkerLease?, now: Int64) -> SessionOwnership? {
+    package static func valid(_ current: SessionOwnership?, ownerLease: WorkerLease?, now: Int64) -> SessionOwnership? {
         guard let current, isLive(ownerLease, current.owner, now: now) else { return nil }
         return current
     }
 }
 
 extension StoreError {
-    static let leaseLost = StoreError(
+    package static let leaseLost = StoreError(
         .leaseLost, "this worker's tenure no longer owns the session (its lease lapsed or another worker took the session over); nothing was written")
 }

@@ -91,7 +91,7 @@ public struct SessionPage: Sendable, Hashable {
 
     /// The page of `limit` sessions from `fetched`, the sessions after the cursor in page order of
     /// which at most `limit + 1` are needed: one more than the page tells that another page follows.
-    init(fetched: [Session], limit: Int) {
+    package init(fetched: [Session], limit: Int) {
         guard fetched.count > limit else {
             self.init(sessions: fetched, nextCursor: nil)
             return
@@ -105,9 +105,9 @@ public struct SessionPage: Sendable, Hashable {
 /// The position after the last session of a page: its creation time and id. Opaque to callers
 /// (base64url of `v1:<milliseconds>:<id>`); pages continue strictly after it, so sessions created
 /// while a caller pages through never shift the pages already read.
-struct SessionCursor: Sendable, Hashable {
-    var createdMilliseconds: Int64
-    var id: String
+package struct SessionCursor: Sendable, Hashable {
+    package var createdMilliseconds: Int64
+    package var id: String
 
     var encoded: String {
         let raw = Data("v1:\(createdMilliseconds):\(id)".utf8).base64EncodedString()
@@ -119,7 +119,7 @@ struct SessionCursor: Sendable, Hashable {
         self.id = id
     }
 
-    init(decoding cursor: String) throws(StoreError) {
+    package init(decoding cursor: String) throws(StoreError) {
         let invalid = StoreError(.invalidArgument, "cursor is not one this store returned")
         var base64 = String(cursor.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
         guard cursor.utf8.count <= 200 else { throw invalid }

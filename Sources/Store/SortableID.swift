@@ -6,7 +6,7 @@ import Synchronization
 /// Within one millisecond (or when the clock steps back) the previous random part is incremented,
 /// so ids from one generator are strictly increasing; ids from different processes created in the
 /// same millisecond are ordered randomly, which is fine for listing.
-final class SortableIDGenerator: Sendable {
+package final class SortableIDGenerator: Sendable {
     private struct State {
         var milliseconds: UInt64 = 0
         var randomHigh: UInt16 = 0
@@ -15,8 +15,10 @@ final class SortableIDGenerator: Sendable {
 
     private let state = Mutex(State())
 
+    package init() {}
+
     /// The 26-character id for `date`.
-    func next(at date: Date) -> String {
+    package func next(at date: Date) -> String {
         let wanted = UInt64(max(0, date.storeMilliseconds)) & 0xFFFF_FFFF_FFFF
         let (milliseconds, high, low) = state.withLock { state in
             if wanted > state.milliseconds {
@@ -110,31 +112,31 @@ public enum StoreValidation {
         scalar.properties.generalCategory == .control
     }
 
-    static func organization(_ organization: String) throws(StoreError) {
+    package static func organization(_ organization: String) throws(StoreError) {
         guard isValidOrganization(organization) else {
             throw StoreError(.invalidArgument, "organization must be 1 to 128 bytes without control characters")
         }
     }
 
-    static func sessionID(_ id: String) throws(StoreError) {
+    package static func sessionID(_ id: String) throws(StoreError) {
         guard isValidSessionID(id) else {
             throw StoreError(.invalidArgument, "session id must be 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'")
         }
     }
 
-    static func name(_ name: String?) throws(StoreError) {
+    package static func name(_ name: String?) throws(StoreError) {
         if let name, !isValidName(name) {
             throw StoreError(.invalidArgument, "name must be 1 to 200 characters without control characters")
         }
     }
 
-    static func worker(_ worker: String) throws(StoreError) {
+    package static func worker(_ worker: String) throws(StoreError) {
         guard isValidWorker(worker) else {
             throw StoreError(.invalidArgument, "worker id must be 1 to 255 bytes without control characters")
         }
     }
 
-    static func limit(_ limit: Int) throws(StoreError) {
+    package static func limit(_ limit: Int) throws(StoreError) {
         guard SessionPage.limits.contains(limit) else {
             throw StoreError(.invalidArgument, "limit must be between \(SessionPage.limits.lowerBound) and \(SessionPage.limits.upperBound)")
         }
@@ -142,27 +144,27 @@ public enum StoreValidation {
 
     /// `setStatus` and `unpair` never make a session paired: only `markPaired` does, with the
     /// identity and credentials that go with it.
-    static func statusOtherThanPaired(_ status: SessionStatus) throws(StoreError) {
+    package static func statusOtherThanPaired(_ status: SessionStatus) throws(StoreError) {
         guard status != .paired else {
             throw StoreError(.invalidArgument, "a session becomes paired only through markPaired, with its identity and credentials")
         }
     }
 
-    static func identity(_ identity: SessionIdentity) throws(StoreError) {
+    package static func identity(_ identity: SessionIdentity) throws(StoreError) {
         guard !identity.jid.isEmpty else { throw StoreError(.invalidArgument, "identity.jid must not be empty") }
     }
 
-    static func permissions(_ permissions: Set<String>) throws(StoreError) {
+    package static func permissions(_ permissions: Set<String>) throws(StoreError) {
         guard !permissions.isEmpty, permissions.allSatisfy(isValidPermission) else {
             throw StoreError(.invalidArgument, "permissions must be one or more of 1 to 64 characters of A-Z, a-z, 0-9, '_', '-', '.' and ':'")
         }
     }
 
-    static func replyKey(_ key: String) throws(StoreError) {
+    package static func replyKey(_ key: String) throws(StoreError) {
         guard (1...128).contains(key.utf8.count) else { throw StoreError(.invalidArgument, "reply key must be 1 to 128 bytes") }
     }
 
-    static func ttl(_ ttl: Duration) throws(StoreError) -> Int64 {
+    package static func ttl(_ ttl: Duration) throws(StoreError) -> Int64 {
         let (seconds, attoseconds) = ttl.components
         guard ttl > .zero, seconds < 86_400 * 365 else {
             throw StoreError(.invalidArgument, "lease ttl must be positive and under a year")

@@ -72,12 +72,12 @@ public struct StoreKey: Sendable, CustomStringConvertible, CustomDebugStringConv
 }
 
 /// Reads the key file, or creates it once. Blocking file I/O: called on the store's thread.
-enum StoreKeyFile {
+package enum StoreKeyFile {
     /// The key in `path`; when the file is missing and `mayCreate`, a new random key written there
     /// with mode 0600. Two workers starting together end up with the same key: the file appears
     /// atomically (written under a temporary name, then hard-linked into place, which fails if
     /// another worker was first; then its key is read).
-    static func load(path: String, mayCreate: Bool) throws(StoreError) -> (key: StoreKey, created: Bool) {
+    package static func load(path: String, mayCreate: Bool) throws(StoreError) -> (key: StoreKey, created: Bool) {
         if let key = try read(path: path) { return (key, false) }
         guard mayCreate else {
             throw StoreError(
@@ -123,7 +123,7 @@ enum StoreKeyFile {
     }
 
     /// True when group or others may read or write the file.
-    static func isTooOpen(path: String) -> Bool {
+    package static func isTooOpen(path: String) -> Bool {
         var info = stat()
         guard stat(path, &info) == 0 else { return false }
         return info.st_mode & 0o077 != 0

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Store
+import StoreFactory
 
 /// `--store` / `WALINK_STORE`, shared by the commands that open the store.
 struct StoreOptions: ParsableArguments {

@@ -169,13 +169,15 @@ import Testing
 
     @Test func aServerThatNeverAnswersTimesOut() async throws {
         let key = TestSigningKey.p256("ec-1")
-        try await AuthHarness.with(keys: [key], configure: { $0.jwksFetchTimeout = .milliseconds(300) }) { harness in
+        try await AuthHarness.with(keys: [key], configure: { $0.jwksFetchTimeout = .seconds(1) }) { harness in
             harness.server.hold()
             let started = ContinuousClock.now
             await harness.expectRefused(key.token(claims: harness.claims()), .keysUnavailable)
             // The server holds forever: returning at all shows the fetch timeout works.
             #expect(ContinuousClock.now - started < .seconds(60))
-            #expect(harness.server.requestCount == 1)
+            // One attempt, not retried (on a busy machine the timeout may even end it before the
+            // request reached the server, so none is as right as one).
+            #expect(harness.server.requestCount <= 1)
         }
     }
 

@@ -32,15 +32,61 @@ import Testing
         #expect(throws: StoreError(.invalidConfiguration)) { try StoreLocation(url: url) }
     }
 
-    @Test(arguments: ["postgres://walink:hunter2@db.internal:5432/walink", "postgresql://walink:hunter2@db/walink"])
-    func postgresIsNotSupportedYet(url: String) {
+    @Test func postgresURLs() throws {
+        let full = try PostgresSettings(url: "postgres://walink:hun%40ter2@db.internal:6543/fleet?sslmode=verify-full&sslrootcert=/etc/ca.pem")
+        #expect(full.host == "db.internal")
+        #expect(full.port == 6543)
+        #expect(full.user == "walink")
+        #expect(full.password == "hun@ter2")
+        #expect(full.database == "fleet")
+        #expect(full.tlsMode == .verifyFull)
+        #expect(full.rootCertificatePath == "/etc/ca.pem")
+        #expect(full.socketPath == nil)
+
+        let defaults = try PostgresSettings(url: "postgresql://walink@db/walink")
+        #expect(defaults.port == 5432)
+        #expect(defaults.password == nil)
+        #expect(defaults.tlsMode == .prefer, "libpq's default")
+
+        let socket = try PostgresSettings(url: "postgres://walink@/walink?host=/run/postgresql&sslmode=disable")
+        #expect(socket.socketPath == "/run/postgresql/.s.PGSQL.5432")
+        for mode in PostgresSettings.TLSMode.allCases {
+            #expect(try PostgresSettings(url: "postgres://u@h/d?sslmode=\(mode.rawValue)").tlsMode == mode)
+        }
+    }
+
+    @Test(arguments: [
+        "postgres://h/db", "postgres://u@h/", "postgres://u@h/a/b", "postgres://u@h/d?sslmode=verify-ca", "postgres://u@h/d?sslmode=allow",
+        "postgres://u@h/d?host=relative", "postgres://u@h/d?application_name=x", "postgres://u@h:99999/d", "postgres://u@h/d?sslrootcert=",
+    ])
+    func invalidPostgresURLs(url: String) {
+        #expect(throws: StoreError(.invalidConfiguration)) { try PostgresSettings(url: url) }
+    }
+
+    /// A PostgreSQL configuration needs a key (no key file beside a shared database), and nothing
+    /// printed about it shows the password.
+    @Test func postgresNeedsAKeyAndNeverPrintsItsPassword() throws {
+        let url = "postgres://walink:hunter2@db.internal:5432/walink"
         do {
             _ = try StoreConfiguration(environment: ["WALINK_STORE": url])
-            Issue.record("postgres must be refused")
+            Issue.record("a PostgreSQL store without a key must be refused")
         } catch {
-            #expect(error.code == .unsupported)
-            #expect(error.description.contains("not supported yet"))
+            #expect(error.code == .invalidConfiguration)
             #expect(!error.description.contains("hunter2"))
+        }
+        let configuration = try StoreConfiguration(environment: [
+            "WALINK_STORE": url, "WALINK_STORE_KEY_FILE": "/etc/walink/key", "WALINK_STORE_TIMEOUT": "2.5",
+        ])
+        #expect(configuration.timeout == .milliseconds(2500))
+        guard case .postgres(let settings) = configuration.location else {
+            Issue.record("expected a PostgreSQL location")
+            return
+        }
+        for text in [String(describing: settings), String(reflecting: settings), "\(configuration.location)", String(reflecting: configuration)] {
+            #expect(!text.contains("hunter2"), "\(text)")
+        }
+        #expect(throws: StoreError(.invalidConfiguration)) {
+            try StoreConfiguration(environment: ["WALINK_STORE": url, "WALINK_STORE_KEY_FILE": "/k", "WALINK_STORE_TIMEOUT": "soon"])
         }
     }
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import StoreFactory
 import Testing
 
 @testable import Store

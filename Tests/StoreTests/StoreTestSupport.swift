@@ -1,9 +1,12 @@
 import Crypto
 import Foundation
+import Logging
+import PostgresNIO
 import Synchronization
 import Testing
 
 @testable import Store
+@testable import StorePostgres
 
 /// A clock tests move by hand.
 final class TestClock: StoreClock {
@@ -47,6 +50,8 @@ func withTemporaryDatabase<T>(_ body: (String) async throws -> T) async throws -
 enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite
     case memory
+    /// On the throwaway server `scripts/test` starts (`WALINK_TEST_POSTGRES_URL`), a database per test.
+    case postgres
 
     var testDescription: String { rawValue }
 }
@@ -87,6 +92,92 @@ extension SQLiteStore: InspectableStore {
     }
 
     func storedBytes() async throws -> Data { databaseFileBytes(path) }
+}
+
+extension PostgresStore: InspectableStore {
+    func storedCredentialCount() async throws -> Int {
+        try await perform { connection in
+            Int(
+                try await connection.query("SELECT count(*)::BIGINT FROM session_credentials", logger: self.logger).collect().first?.decode(
+                    Int64.self) ?? -1)
+        }
+    }
+
+    func sealedCredentials(organization: String, id: String) async throws -> Data? {
+        try await perform { connection in
+            try await connection.query(
+                "SELECT sealed FROM session_credentials WHERE organization = \(organization) AND session_id = \(id)", logger: self.logger
+            )
+            .collect().first?.decode(Data.self)
+        }
+    }
+
+    func overwriteSealedCredentials(organization: String, id: String, with sealed: Data) async throws {
+        try await perform { connection in
+            let changed = try await connection.query(
+                "UPDATE session_credentials SET sealed = \(sealed) WHERE organization = \(organization) AND session_id = \(id) RETURNING 1",
+                logger: self.logger
+            ).collect()
+            guard changed.count == 1 else { throw StoreError(.notFound, "no credentials to overwrite") }
+        }
+    }
+
+    /// Every row of every table as text, plus every BYTEA value as its raw bytes.
+    func storedBytes() async throws -> Data {
+        try await perform { connection in
+            var bytes = Data()
+            for table in ["metadata", "sessions", "session_credentials", "api_keys", "command_replies", "worker_leases", "session_owners"] {
+                for row in try await connection.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(table) t"), logger: self.logger).collect() {
+                    bytes.append(Data(try row.decode(String.self).utf8))
+                }
+            }
+            for (table, column) in [("metadata", "value"), ("session_credentials", "sealed"), ("api_keys", "key_hash"), ("command_replies", "body")] {
+                for row in try await connection.query(PostgresQuery(unsafeSQL: "SELECT \(column) FROM \(table)"), logger: self.logger).collect() {
+                    bytes.append(try row.decode(Data.self))
+                }
+            }
+            return bytes
+        }
+    }
+}
+
+/// The throwaway PostgreSQL server `scripts/test` starts, named by `WALINK_TEST_POSTGRES_URL`.
+/// Each test gets a database of its own, dropped afterwards.
+enum TestPostgres {
+    static func settings() throws -> PostgresSettings {
+        guard let url = ProcessInfo.processInfo.environment["WALINK_TEST_POSTGRES_URL"], !url.isEmpty else {
+            throw StoreError(.invalidConfiguration, "WALINK_TEST_POSTGRES_URL is not set: run the tests through scripts/test (it starts PostgreSQL)")
+        }
+        return try PostgresSettings(url: url)
+    }
+
+    /// Runs `body` with the settings of a new, empty database, dropping it afterwards.
+    static func withDatabase<T>(_ body: (PostgresSettings) async throws -> T) async throws -> T {
+        var settings = try settings()
+        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await administer(settings, PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+        settings.database = name
+        do {
+            let result = try await body(settings)
+            try await administer(settings, PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"))
+            return result
+        } catch {
+            try? await administer(settings, PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"))
+            throw error
+        }
+    }
+
+    /// Runs one statement on the server's `postgres` database.
+    static func administer(_ settings: PostgresSettings, _ statement: PostgresQuery) async throws {
+        var admin = settings
+        admin.database = "postgres"
+        let client = PostgresClient(
+            configuration: try PostgresStore.clientConfiguration(admin, timeout: .seconds(30)),
+            backgroundLogger: Logger(label: "walink.test-postgres"))
+        let running = Task { await client.run() }
+        defer { running.cancel() }
+        try await client.query(statement)
+    }
 }
 
 extension MemoryStore: InspectableStore {
@@ -131,6 +222,10 @@ func withStore<T>(
         try await withSQLiteStore(clock: clock, key: key) { store, _ in try await body(store) }
     case .memory:
         try await closing(MemoryStore(key: key, clock: clock)) { store in try await body(store) }
+    case .postgres:
+        try await TestPostgres.withDatabase { settings in
+            try await closing(try await PostgresStore.open(settings, key: .key(key), clock: clock)) { store in try await body(store) }
+        }
     }
 }
 
@@ -149,6 +244,13 @@ func withStorePair<T>(_ kind: StoreKind, _ body: (any WalinkStore, any WalinkSto
         }
     case .memory:
         try await closing(MemoryStore(key: testKey, clock: TestClock())) { store in try await body(store, store) }
+    case .postgres:
+        // Two clients (two pools), as two workers on two machines would have.
+        try await TestPostgres.withDatabase { settings in
+            try await closing(try await PostgresStore.open(settings, key: .key(testKey))) { first in
+                try await closing(try await PostgresStore.open(settings, key: .key(testKey))) { second in try await body(first, second) }
+            }
+        }
     }
 }
 

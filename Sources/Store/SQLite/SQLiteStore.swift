@@ -76,6 +76,8 @@ public final class SQLiteStore: WalinkStore {
         switch configuration.location {
         case .sqlite(let path):
             try await open(path: path, key: configuration.key, busyTimeout: configuration.busyTimeout, clock: clock, logger: logger)
+        case .postgres:
+            throw StoreError(.invalidConfiguration, "this is a PostgreSQL configuration; open it with StoreFactory")
         }
     }
 

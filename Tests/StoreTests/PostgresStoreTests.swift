@@ -1,0 +1,191 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import Testing
+import WalinkTestSupport
+
+@testable import Store
+@testable import StorePostgres
+
+/// What only the PostgreSQL store has: migrations raced by a fleet starting at once, the database's
+/// clock, calls abandoned when the server stops answering, and a password that never shows.
+@Suite struct PostgresStoreTests {
+    @Test func workersStartingTogetherMigrateOnce() async throws {
+        try await TestPostgres.withDatabase { settings in
+            let stores = try await withThrowingTaskGroup(of: PostgresStore.self) { group in
+                for _ in 0..<8 { group.addTask { try await PostgresStore.open(settings, key: .key(testKey)) } }
+                var stores: [PostgresStore] = []
+                for try await store in group { stores.append(store) }
+                return stores
+            }
+            #expect(stores.count == 8)
+            let versions = try await stores[0].perform { connection in
+                try await connection.query("SELECT version FROM schema_migrations", logger: stores[0].logger).collect().map {
+                    try $0.decode(Int64.self)
+                }
+            }
+            #expect(versions == [PostgresMigrations.latestVersion])
+            // Every one of them works on the same data.
+            let created = try await stores[3].createSession(organization: "org-a", id: "s1", name: nil)
+            #expect(try await stores[7].session(organization: "org-a", id: "s1") == created)
+            for store in stores { await store.close() }
+
+            // Another key on the same database is refused at start.
+            await #expect(throws: StoreError(.wrongKey)) { try await PostgresStore.open(settings, key: .key(.random())) }
+        }
+    }
+
+    /// Expiry is the database's decision: moving the database's clock (not this process's) ends a lease.
+    @Test func theDatabasesClockDecidesExpiry() async throws {
+        try await TestPostgres.withDatabase { settings in
+            try await closing(try await PostgresStore.open(settings, key: .key(testKey))) { store in
+                _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
+                let lease = try await store.registerWorker("w1", ttl: .seconds(30))
+                _ = try await store.claimSession(organization: "org-a", session: "s1", by: lease.tenure)
+                #expect(try await store.sessionOwner(organization: "org-a", session: "s1")?.owner == lease.tenure)
+                try await store.perform { connection in
+                    try await connection.query("INSERT INTO clock_offset (offset_ms) VALUES (31000)", logger: store.logger)
+                }
+                #expect(try await store.sessionOwner(organization: "org-a", session: "s1") == nil)
+                #expect(try await store.renewWorker(lease.tenure, ttl: .seconds(30)) == nil)
+                await #expect(throws: StoreError(.leaseLost)) {
+                    try await store.setStatus(organization: "org-a", id: "s1", status: .failed, fence: lease.tenure)
+                }
+            }
+        }
+    }
+
+    @Test func aDatabaseNobodyListensOnFailsTheStartInTime() async throws {
+        var settings = try TestPostgres.settings()
+        settings.port = 1  // nothing listens on port 1 of the loopback
+        await #expect(throws: StoreError(.unavailable)) { try await PostgresStore.open(settings, key: .key(testKey), timeout: .seconds(1)) }
+    }
+
+    /// A server that stops answering (its processes frozen, as a partition looks to a client): the
+    /// call is abandoned at the timeout with `.unavailable`, and the store works again once it answers.
+    @Test func callsToAServerThatStopsAnsweringAreAbandoned() async throws {
+        try await PrivatePostgres.with(port: 5688) { server in
+            var settings = try TestPostgres.settings()
+            settings.port = 5688
+            settings.database = "walink_test"
+            try await closing(try await PostgresStore.open(settings, key: .key(testKey), timeout: .seconds(1))) { store in
+                _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
+                try await server.signal("STOP")
+                let outcome: StoreError.Code?
+                do throws(StoreError) {
+                    _ = try await store.session(organization: "org-a", id: "s1")
+                    outcome = nil
+                } catch {
+                    outcome = error.code
+                }
+                #expect(outcome == .unavailable)
+                // The caller's own deadline (a command's expiration) is honoured too, if shorter.
+                let shorter = await StoreCallDeadline.$current.withValue(.now + .milliseconds(200)) { () async -> StoreError.Code? in
+                    do throws(StoreError) {
+                        _ = try await store.session(organization: "org-a", id: "s1")
+                        return nil
+                    } catch {
+                        return error.code
+                    }
+                }
+                #expect(shorter == .unavailable)
+                try await server.signal("CONT")
+                #expect(try await store.session(organization: "org-a", id: "s1")?.id == "s1")
+            }
+        }
+    }
+
+    /// Nothing the store or postgres-nio logs, at trace level, nor any error shows the password:
+    /// neither on a working connection nor when the server refuses it.
+    @Test func thePasswordNeverShows() async throws {
+        let settings = try TestPostgres.settings()
+        let password = try #require(settings.password)
+        let lines = LogLines()
+        var logger = Logger(label: "walink.store") { _ in lines }
+        logger.logLevel = .trace
+        try await TestPostgres.withDatabase { settings in
+            try await closing(try await PostgresStore.open(settings, key: .key(testKey), logger: logger)) { store in
+                _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
+                _ = try await store.listSessions(organization: "org-a", limit: 10, cursor: nil)
+            }
+            var wrong = settings
+            wrong.password = "not-" + password
+            do throws(StoreError) {
+                _ = try await PostgresStore.open(wrong, key: .key(testKey), timeout: .seconds(2), logger: logger)
+                Issue.record("a wrong password must be refused")
+            } catch {
+                #expect(!error.description.contains(password))
+                #expect(!error.description.contains("not-" + password))
+            }
+        }
+        #expect(!lines.all.isEmpty, "trace logging reached the handler")
+        #expect(!lines.all.contains { $0.contains(password) })
+    }
+}
+
+/// Every log line, message and metadata, as text.
+final class LogLines: LogHandler, Sendable {
+    private let lines = Mutex<[String]>([])
+    var all: [String] { lines.withLock { $0 } }
+
+    var metadata: Logger.Metadata {
+        get { [:] }
+        set {}
+    }
+    var logLevel: Logger.Level {
+        get { .trace }
+        set {}
+    }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { nil }
+        set {}
+    }
+
+    func log(event: LogEvent) {
+        lines.withLock { $0.append("\(event.message) \(event.metadata ?? [:])") }
+    }
+}
+
+/// A PostgreSQL server of a test's own (`scripts/postgres` on another port), for what would
+/// disturb the shared one.
+struct PrivatePostgres {
+    let port: Int
+    private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func with<T>(port: Int, _ body: (PrivatePostgres) async throws -> T) async throws -> T {
+        let server = PrivatePostgres(port: port)
+        try await server.run("stop")
+        try await server.run("start")
+        do {
+            let result = try await body(server)
+            try? await server.signal("CONT")
+            try await server.run("stop")
+            return result
+        } catch {
+            try? await server.signal("CONT")
+            try? await server.run("stop")
+            throw error
+        }
+    }
+
+    /// Sends `signal` (STOP, CONT) to every process of the server.
+    func signal(_ signal: String) async throws {
+        let pidFile = "/tmp/walink-pg-\(port)/data/postmaster.pid"
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = text.split(separator: "\n").first else {
+            throw StoreError(.database, "no postmaster.pid for the private server")
+        }
+        // The postmaster and its children (backends, background workers).
+        try await Self.runProcess("/bin/sh", ["-c", "kill -\(signal) \(pid) $(pgrep -P \(pid))"])
+    }
+
+    private func run(_ command: String) async throws {
+        try await Self.runProcess(Self.root.appendingPathComponent("scripts/postgres").path, [command], environment: ["WALINK_PG_PORT": "\(port)"])
+    }
+
+    private static func runProcess(_ path: String, _ arguments: [String], environment: [String: String] = [:]) async throws {
+        let status = try await runProgramInBackground(
+            path, arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, outputFile: "/dev/null")
+        guard status == 0 else { throw StoreError(.database, "\(path) \(arguments) failed with \(status)") }
+    }
+}
