@@ -19,11 +19,16 @@ public final class CommandConsumer: Service, Sendable {
     let configuration: WorkerConfiguration
     let metrics = CommandMetrics()
     let logger: Logger
+    /// How long a forwarded command waits in the owner's queue: the worker lease and a second. An
+    /// owner that died holds its sessions at most a lease longer, so by the time the command expires
+    /// back into `walink.commands` (the queue's dead-letter route) another worker can take the session.
+    let forwardTimeToLive: Duration
 
-    init(amqp: AMQPClient, pipeline: CommandPipeline, configuration: WorkerConfiguration, logger: Logger) {
+    init(amqp: AMQPClient, pipeline: CommandPipeline, configuration: WorkerConfiguration, forwardTimeToLive: Duration, logger: Logger) {
         self.amqp = amqp
         self.pipeline = pipeline
         self.configuration = configuration
+        self.forwardTimeToLive = forwardTimeToLive
         self.logger = logger
     }
 
@@ -109,6 +114,9 @@ public final class CommandConsumer: Service, Sendable {
         var headers = properties.headers ?? AMQPTable()
         headers[CommandEnvelope.forwardedByHeader] = .string(configuration.workerID)
         properties.headers = headers
+        // The caller's own expiration, if shorter, still applies.
+        let timeToLive = forwardTimeToLive.wholeMilliseconds
+        properties.expiration = String(min(timeToLive, properties.expiration.flatMap { Int64($0) } ?? timeToLive))
         do {
             let outcome = try await amqp.publish(
                 AMQPMessage(body: delivery.body, properties: properties), exchange: "",

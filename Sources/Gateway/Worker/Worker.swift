@@ -66,7 +66,9 @@ public struct Worker: Sendable {
         pipeline = CommandPipeline(
             configuration: configuration.pipeline, handlers: handlers + extraHandlers, authenticator: authenticator, store: store,
             logger: logger)
-        consumer = CommandConsumer(amqp: amqp, pipeline: pipeline, configuration: configuration, logger: logger)
+        consumer = CommandConsumer(
+            amqp: amqp, pipeline: pipeline, configuration: configuration,
+            forwardTimeToLive: (linking?.leaseDuration ?? .seconds(29)) + .seconds(1), logger: logger)
     }
 
     /// The names of the commands this worker answers.

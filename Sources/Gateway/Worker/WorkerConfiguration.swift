@@ -71,9 +71,9 @@ extension WorkerConfiguration {
         if diagnosticCommands { boundNames.insert(DiagnosticSleep().name) }
         var topology = WalinkTopology.topology(commandNames: Array(boundNames).sorted(), deliveryLimit: deliveryLimit, names: names)
         // The worker's own queue outlives a reconnect but not the worker: deleted a minute after it
-        // stops consuming. A forwarded command nobody takes within 30 s (the worker stopped or died)
-        // goes back to walink.commands for any worker, since the lease it was forwarded for has
-        // expired by then.
+        // stops consuming. A forwarded command nobody takes in time (the worker stopped or died) goes
+        // back to walink.commands for any worker: each forward expires a worker lease after it was
+        // sent (see `CommandConsumer.forwardTimeToLive`), this queue's 30 s only bounds the rest.
         topology.queues.append(
             AMQPTopology.Queue(
                 name: workerQueue, durable: false,
