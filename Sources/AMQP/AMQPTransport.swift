@@ -36,7 +36,7 @@ public enum AMQPTransport {
         }
         var timeout = timeval(tv_sec: configuration.connectTimeoutSeconds, tv_usec: 0)
         let status = amqp_socket_open_noblock(socket, node.host, Int32(node.port), &timeout)
-        guard status == AMQP_STATUS_OK.rawValue else { throw openError(status, node: node) }
+        guard status == AMQP_STATUS_OK.rawValue else { throw openError(status, node: node, configuration: configuration) }
     }
 
     /// The error for a login that failed with a library status (not a broker's refusal). Over
@@ -48,13 +48,17 @@ public enum AMQPTransport {
         if configuration.useTLS,
             [AMQP_STATUS_SSL_ERROR.rawValue, AMQP_STATUS_CONNECTION_CLOSED.rawValue, AMQP_STATUS_SOCKET_ERROR.rawValue].contains(status)
         {
-            let hint =
-                configuration.tlsCertificateFile == nil
-                ? "; a broker that requires a client certificate does this when none is given (WALINK_AMQP_CERT_FILE)"
-                : "; the broker may not trust the client certificate (WALINK_AMQP_CERT_FILE)"
-            return AMQPError(.tlsHandshakeFailed, "\(node): the broker ended the TLS session during login (\(text))\(hint)")
+            return AMQPError(
+                .tlsHandshakeFailed, "\(node): the broker ended the TLS session during login (\(text))\(clientCertificateHint(configuration))")
         }
         return AMQPError(.loginFailed, "\(node): login: \(text)")
+    }
+
+    /// Why a broker may end a TLS handshake: the client certificate it requires.
+    private static func clientCertificateHint(_ configuration: AMQPConfiguration) -> String {
+        configuration.tlsCertificateFile == nil
+            ? "; a broker that requires a client certificate does this when none is given (WALINK_AMQP_CERT_FILE)"
+            : "; the broker may not trust the client certificate (WALINK_AMQP_CERT_FILE)"
     }
 
     static func statusText(_ status: Int32) -> String {
@@ -95,7 +99,7 @@ public enum AMQPTransport {
         amqp_ssl_socket_set_verify_hostname(socket, 1)
     }
 
-    private static func openError(_ status: Int32, node: AMQPConfiguration.Node) -> AMQPError {
+    private static func openError(_ status: Int32, node: AMQPConfiguration.Node, configuration: AMQPConfiguration) -> AMQPError {
         switch status {
         case AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue:
             AMQPError(
@@ -108,7 +112,7 @@ public enum AMQPTransport {
                 "\(node): the broker's certificate is not issued for \(node.host) (its DNS names must include the host as written in the URL)"
             )
         case AMQP_STATUS_SSL_CONNECTION_FAILED.rawValue, AMQP_STATUS_SSL_ERROR.rawValue:
-            AMQPError(.tlsHandshakeFailed, "\(node): TLS handshake failed (\(statusText(status)))")
+            AMQPError(.tlsHandshakeFailed, "\(node): TLS handshake failed (\(statusText(status)))\(clientCertificateHint(configuration))")
         default:
             AMQPError(.connectionFailed, "\(node): \(statusText(status))")
         }

@@ -182,8 +182,8 @@ struct DemoBroker {
 
     static func ensure(_ amqp: AMQPConfiguration) async throws -> DemoBroker? {
         if amqp.nodes.contains(where: { answers(host: $0.host, port: $0.port) }) { return nil }
-        // A private node stands in for a lone local broker only; a cluster is the operator's to run.
-        guard amqp.nodes.count == 1, let node = amqp.nodes.first, ["127.0.0.1", "localhost"].contains(node.host) else {
+        // A private node stands in for a lone local plain broker only; a cluster or TLS is the operator's.
+        guard amqp.nodes.count == 1, !amqp.useTLS, let node = amqp.nodes.first, ["127.0.0.1", "localhost"].contains(node.host) else {
             throw SettingsError(message: "no broker answers at \(amqp.redactedURL)")
         }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
