@@ -94,7 +94,7 @@ public final class AMQPClient: Service, Sendable {
                     let driver = ConnectionDriver(client: self)
                     let result = driver.runUntilShutdown()
                     executor.detach()
-                    self.finishAfterThreadExit()
+                    self.finishAfterThreadExit(reason: result)
                     continuation.resume(with: result)
                 }
                 thread.name = "walink-amqp"
@@ -110,7 +110,7 @@ public final class AMQPClient: Service, Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let outcome = shared.withLock { state -> Result<Void, AMQPError>? in
                 if state.isConnected { return .success(()) }
-                if state.isFinished { return .failure(AMQPError(.shutdown)) }
+                if state.isFinished { return .failure(state.gaveUpBecause ?? AMQPError(.shutdown)) }
                 state.connectedWaiters.append(continuation)
                 return nil
             }
@@ -298,6 +298,8 @@ public final class AMQPClient: Service, Sendable {
         var wakeupPending = false
         var hasRun = false
         var isFinished = false
+        /// Why the client stopped, when it gave up connecting (see ``maxConnectAttempts``).
+        var gaveUpBecause: AMQPError?
         var isConnected = false
         var blockedSince: ContinuousClock.Instant?
         var connectionCount: UInt64 = 0
@@ -382,11 +384,15 @@ public final class AMQPClient: Service, Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Called on the connection thread as it exits: fails whatever is still queued.
-    private func finishAfterThreadExit() {
+    /// Called on the connection thread as it exits: fails whatever is still queued. Those waiting
+    /// for a connection learn why there will be none: the last connect error when the client gave
+    /// up (so a caller racing ``run()`` and ``waitUntilConnected()`` reports the real reason).
+    private func finishAfterThreadExit(reason: Result<Void, any Error>) {
+        let gaveUpBecause: AMQPError? = if case .failure(let error as AMQPError) = reason { error } else { nil }
         let (commands, waiters) = shared.withLock { state in
             state.isFinished = true
             state.isConnected = false
+            state.gaveUpBecause = gaveUpBecause
             defer {
                 state.outbox.removeAll()
                 state.connectedWaiters.removeAll()
@@ -394,7 +400,7 @@ public final class AMQPClient: Service, Sendable {
             return (state.outbox, state.connectedWaiters)
         }
         for command in commands { Self.fail(command, with: AMQPError(.shutdown)) }
-        for waiter in waiters { waiter.resume(throwing: AMQPError(.shutdown)) }
+        for waiter in waiters { waiter.resume(throwing: gaveUpBecause ?? AMQPError(.shutdown)) }
         deliveryChannel.finish()
     }
 

@@ -8,8 +8,8 @@ import WalinkTestSupport
 ///
 /// The tests point the "system trust store" at their own files (or at none), so they read nothing
 /// outside the repository and their temporary directory; the real default, Debian's bundle, is
-/// used by the `walink` program tests in GatewayTests.
-@Suite(.timeLimit(.minutes(5))) struct TLSTests {
+/// used by the `walink` program tests in GatewayTests. One test at a time: each starts a node.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct TLSTests {
     func configuration(
         _ broker: PrivateBroker, host: String = "localhost", systemTrust: String? = nil, ca: String? = nil,
         client: (certificate: String, key: String)? = nil
