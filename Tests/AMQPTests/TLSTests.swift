@@ -108,6 +108,12 @@ import WalinkTestSupport
                 let mismatched = await refusal(
                     try configuration(broker, ca: certificates.caFile, client: (certificates.clientCertificateFile, certificates.otherClientKeyFile)))
                 #expect(mismatched?.code == .invalidConfiguration)
+
+                // Refused before connecting, without asking for a passphrase: an encrypted key.
+                let encrypted = await refusal(
+                    try configuration(
+                        broker, ca: certificates.caFile, client: (certificates.clientCertificateFile, certificates.encryptedClientKeyFile)))
+                #expect(encrypted?.code == .invalidConfiguration)
             }
         }
     }

@@ -13,6 +13,8 @@ public struct TestCertificates: Sendable {
     public var serverKeyFile: String { path("server.key") }
     public var clientCertificateFile: String { path("client.pem") }
     public var clientKeyFile: String { path("client.key") }
+    /// ``clientKeyFile`` encrypted with a passphrase.
+    public var encryptedClientKeyFile: String { path("client-encrypted.key") }
     /// A CA unrelated to the broker's certificate, and a client certificate it signed.
     public var otherCAFile: String { path("other-ca.pem") }
     public var otherClientCertificateFile: String { path("other-client.pem") }
