@@ -16,6 +16,11 @@ import Synchronization
 /// sent again (at-least-once), and deliveries from the old connection can no longer be acked (the
 /// broker has requeued them).
 ///
+/// With several nodes in the configuration, the client goes round them in an order it shuffles
+/// once, when it is made: every reconnect goes to the next node, failed attempts move on at once,
+/// and a round in which every node failed backs off. A node that takes publishes but confirms none
+/// of them within ``AMQPConfiguration/confirmTimeout`` is left like a lost connection.
+///
 /// Lifetime: call ``run()`` (it returns after ``shutdown()`` or when cancelled); the other methods
 /// work while it runs. As a `Service` in a `ServiceGroup`, graceful shutdown does what ``shutdown()``
 /// does: what was queued is sent and confirmed, then the connection closes; put it first in the
@@ -24,8 +29,12 @@ public final class AMQPClient: Service, Sendable {
     public let configuration: AMQPConfiguration
     public let topology: AMQPTopology
     public let consumers: [AMQPConsumerSpec]
-    /// Stop reconnecting after this many failed connection attempts in a row (nil: never give up).
+    /// Stop reconnecting after this many failed attempts in a row at every node (rounds over the
+    /// nodes in which each attempt failed; nil: never give up).
     public let maxConnectAttempts: Int?
+    /// The configured nodes in the order this client tries them, shuffled once.
+    public var nodeOrder: [AMQPConfiguration.Node] { nodeRotation.order }
+    let nodeRotation: NodeRotation
     let logger: Logger
 
     /// Every message delivered to our consumers, across reconnects; several tasks may share it.
@@ -51,6 +60,7 @@ public final class AMQPClient: Service, Sendable {
         self.consumers = consumers
         self.maxConnectAttempts = maxConnectAttempts
         self.logger = logger
+        nodeRotation = NodeRotation(nodes: configuration.nodes)
         deliveryChannel = DeliveryChannel()
         deliveries = AMQPDeliveries(channel: deliveryChannel)
         shared = Mutex(SharedState())
@@ -84,7 +94,7 @@ public final class AMQPClient: Service, Sendable {
                     let driver = ConnectionDriver(client: self)
                     let result = driver.runUntilShutdown()
                     executor.detach()
-                    self.finishAfterThreadExit()
+                    self.finishAfterThreadExit(reason: result)
                     continuation.resume(with: result)
                 }
                 thread.name = "walink-amqp"
@@ -100,7 +110,7 @@ public final class AMQPClient: Service, Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let outcome = shared.withLock { state -> Result<Void, AMQPError>? in
                 if state.isConnected { return .success(()) }
-                if state.isFinished { return .failure(AMQPError(.shutdown)) }
+                if state.isFinished { return .failure(state.gaveUpBecause ?? AMQPError(.shutdown)) }
                 state.connectedWaiters.append(continuation)
                 return nil
             }
@@ -113,6 +123,10 @@ public final class AMQPClient: Service, Sendable {
 
     /// How many times a connection has been established (1 after the first connect).
     public var connectionCount: UInt64 { shared.withLock { $0.connectionCount } }
+
+    /// The node of the current connection, or of the last one while reconnecting (nil before the
+    /// first connect).
+    public var connectedNode: AMQPConfiguration.Node? { shared.withLock { $0.connectedNode } }
 
     /// Whether the broker has blocked this connection (resource alarm); publishes wait meanwhile.
     public var isBlocked: Bool { blockedSince != nil }
@@ -284,9 +298,12 @@ public final class AMQPClient: Service, Sendable {
         var wakeupPending = false
         var hasRun = false
         var isFinished = false
+        /// Why the client stopped, when it gave up connecting (see ``maxConnectAttempts``).
+        var gaveUpBecause: AMQPError?
         var isConnected = false
         var blockedSince: ContinuousClock.Instant?
         var connectionCount: UInt64 = 0
+        var connectedNode: AMQPConfiguration.Node?
         var abortRequested = false
         var connectedWaiters: [CheckedContinuation<Void, any Error>] = []
     }
@@ -355,10 +372,11 @@ public final class AMQPClient: Service, Sendable {
         }
     }
 
-    func setConnected(_ connected: Bool) {
+    func setConnected(_ connected: Bool, to node: AMQPConfiguration.Node? = nil) {
         let waiters = shared.withLock { state -> [CheckedContinuation<Void, any Error>] in
             state.isConnected = connected
             guard connected else { return [] }
+            state.connectedNode = node
             state.connectionCount += 1
             defer { state.connectedWaiters.removeAll() }
             return state.connectedWaiters
@@ -366,11 +384,15 @@ public final class AMQPClient: Service, Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Called on the connection thread as it exits: fails whatever is still queued.
-    private func finishAfterThreadExit() {
+    /// Called on the connection thread as it exits: fails whatever is still queued. Those waiting
+    /// for a connection learn why there will be none: the last connect error when the client gave
+    /// up (so a caller racing ``run()`` and ``waitUntilConnected()`` reports the real reason).
+    private func finishAfterThreadExit(reason: Result<Void, any Error>) {
+        let gaveUpBecause: AMQPError? = if case .failure(let error as AMQPError) = reason { error } else { nil }
         let (commands, waiters) = shared.withLock { state in
             state.isFinished = true
             state.isConnected = false
+            state.gaveUpBecause = gaveUpBecause
             defer {
                 state.outbox.removeAll()
                 state.connectedWaiters.removeAll()
@@ -378,7 +400,7 @@ public final class AMQPClient: Service, Sendable {
             return (state.outbox, state.connectedWaiters)
         }
         for command in commands { Self.fail(command, with: AMQPError(.shutdown)) }
-        for waiter in waiters { waiter.resume(throwing: AMQPError(.shutdown)) }
+        for waiter in waiters { waiter.resume(throwing: gaveUpBecause ?? AMQPError(.shutdown)) }
         deliveryChannel.finish()
     }
 

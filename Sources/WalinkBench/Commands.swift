@@ -88,7 +88,7 @@ struct AMQPCommand: AsyncParsableCommand {
 
     func run() async throws {
         let url = amqpURL ?? ProcessInfo.processInfo.environment["WALINK_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5696/"
-        let configuration = try AMQPConfiguration(url: url)
+        let configuration = try AMQPConfiguration(url: url, environment: ProcessInfo.processInfo.environment)
         let options = AMQPBenchmark.Options(
             rounds: rounds, latencyCalls: latencyCalls, warmupCalls: warmupCalls,
             throughputCalls: throughputCalls, inFlight: inFlight, burstsPerRound: bursts, prefetch: prefetch,

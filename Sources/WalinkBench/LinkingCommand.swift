@@ -32,7 +32,8 @@ struct LinkingCommand: AsyncParsableCommand {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw BenchmarkError("build walink next to walink-bench first (swift build -c release)")
         }
-        var options = LinkingBenchmark.Options(amqp: try AMQPConfiguration(url: url), walinkBinary: binary)
+        var options = LinkingBenchmark.Options(
+            amqp: try AMQPConfiguration(url: url, environment: ProcessInfo.processInfo.environment), walinkBinary: binary)
         options.memorySessions = sessions
         options.qrSamples = qrSamples
         options.codeSamples = codeSamples

@@ -55,7 +55,8 @@ struct CallCommand: AsyncParsableCommand {
     func run() async throws {
         Settings.startLogging(level: .error)
         let body = try makeBody()
-        var configuration = try AMQPConfiguration(url: Settings.string(amqpURL, "WALINK_AMQP_URL", default: "amqp://guest:guest@127.0.0.1:5672/"))
+        var configuration = try AMQPConfiguration(
+            url: Settings.string(amqpURL, "WALINK_AMQP_URL", default: "amqp://guest:guest@127.0.0.1:5672/"), environment: Settings.environment)
         configuration.connectionName = "walink call"
         configuration.reconnectInitialDelay = 0.2
         let client = CommandClient(

@@ -32,7 +32,7 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         Settings.startLogging(level: .warning)
         let url = Settings.string(amqpURL, "WALINK_AMQP_URL", default: "amqp://guest:guest@127.0.0.1:5672/")
-        let amqp = try AMQPConfiguration(url: url)
+        let amqp = try AMQPConfiguration(url: url, environment: Settings.environment)
         let broker = try await DemoBroker.ensure(amqp)
         defer { broker?.stop() }
 
@@ -181,9 +181,10 @@ struct DemoBroker {
     let port: Int
 
     static func ensure(_ amqp: AMQPConfiguration) async throws -> DemoBroker? {
-        if answers(host: amqp.host, port: amqp.port) { return nil }
-        guard ["127.0.0.1", "localhost"].contains(amqp.host) else {
-            throw SettingsError(message: "no broker answers at \(amqp.host):\(amqp.port)")
+        if amqp.nodes.contains(where: { answers(host: $0.host, port: $0.port) }) { return nil }
+        // A private node stands in for a lone local plain broker only; a cluster or TLS is the operator's.
+        guard amqp.nodes.count == 1, !amqp.useTLS, let node = amqp.nodes.first, ["127.0.0.1", "localhost"].contains(node.host) else {
+            throw SettingsError(message: "no broker answers at \(amqp.redactedURL)")
         }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let candidates = [
@@ -192,10 +193,10 @@ struct DemoBroker {
             executable.deletingLastPathComponent().appendingPathComponent("../../scripts/broker").standardizedFileURL,
         ]
         guard let script = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) })?.path else {
-            throw SettingsError(message: "no broker answers at \(amqp.host):\(amqp.port); start one (scripts/broker start) or run from the checkout")
+            throw SettingsError(message: "no broker answers at \(node); start one (scripts/broker start) or run from the checkout")
         }
-        say("Starting a private RabbitMQ node on port \(amqp.port)")
-        let broker = DemoBroker(script: script, port: amqp.port)
+        say("Starting a private RabbitMQ node on port \(node.port)")
+        let broker = DemoBroker(script: script, port: node.port)
         guard broker.invoke("start") == 0 else { throw SettingsError(message: "scripts/broker start failed") }
         return broker
     }

@@ -32,7 +32,8 @@ struct EventsCommand: AsyncParsableCommand {
     func run() async throws {
         Settings.startLogging(level: .warning)
         let names = WalinkNames(prefix: Settings.string(topologyPrefix, "WALINK_TOPOLOGY_PREFIX", default: ""))
-        var configuration = try AMQPConfiguration(url: Settings.string(amqpURL, "WALINK_AMQP_URL", default: "amqp://guest:guest@127.0.0.1:5672/"))
+        var configuration = try AMQPConfiguration(
+            url: Settings.string(amqpURL, "WALINK_AMQP_URL", default: "amqp://guest:guest@127.0.0.1:5672/"), environment: Settings.environment)
         configuration.connectionName = "walink events"
         let queue = "walink.events.tail.\(UUID().uuidString.lowercased())"
         let client = AMQPClient(

@@ -46,7 +46,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let maxBody = try Settings.integer(maxBodyBytes, "WALINK_MAX_BODY_BYTES", default: 64 * 1024)
         guard maxBody > 0 else { throw SettingsError(message: "WALINK_MAX_BODY_BYTES must be positive") }
         let configuration = WorkerConfiguration(
-            amqp: try AMQPConfiguration(url: url),
+            amqp: try AMQPConfiguration(url: url, environment: Settings.environment),
             workerID: Settings.string(workerID, "WALINK_WORKER_ID", default: Settings.defaultWorkerID()),
             concurrency: UInt16(concurrency),
             maxBodySize: maxBody,

@@ -190,6 +190,8 @@ import WalinkTestSupport
         configuration.reconnectInitialDelay = 0.01
         let client = AMQPClient(configuration: configuration, maxConnectAttempts: 2)
         await #expect(throws: AMQPError(.connectionFailed)) { try await client.run() }
+        // Whoever waits for the connection learns why there is none (walink call reports this).
+        await #expect(throws: AMQPError(.connectionFailed)) { try await client.waitUntilConnected() }
         await #expect(throws: AMQPError(.shutdown)) {
             try await client.publish(AMQPMessage(body: []), exchange: "", routingKey: "x")
         }

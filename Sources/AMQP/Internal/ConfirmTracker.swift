@@ -79,6 +79,10 @@ struct ConfirmTracker<Token> {
 
     var count: Int { outstanding.count - head }
 
+    /// The longest-waiting token: registrations come in order, and whatever settles, the front of
+    /// the live part is the oldest left.
+    var oldest: Token? { head < outstanding.count ? outstanding[head].token : nil }
+
     /// Drops the settled front once it is most of the array (amortized O(1) per publish).
     private mutating func compact() {
         if head == outstanding.count {

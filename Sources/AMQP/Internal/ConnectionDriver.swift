@@ -28,7 +28,11 @@ final class ConnectionDriver {
     private var connection: amqp_connection_state_t?
     private var generation: UInt64 = 0
     @exclusivity(unchecked) private var assembler: ContentAssembler
-    @exclusivity(unchecked) private var confirms = ConfirmTracker<AMQPClient.PublishRequest>()
+    @exclusivity(unchecked) private var confirms = ConfirmTracker<SentPublish>()
+    /// When the unconfirmed publishes mean the node has stopped working (see ``ConfirmDeadline``).
+    private var confirmDeadline: ConfirmDeadline
+    /// The nodes, in the order this client tries them.
+    private var rotation: NodeRotation
     /// Mandatory publishes the broker returned, until their confirm arrives (rare).
     private var returnedPublishes: [ObjectIdentifier: (code: UInt16, text: String)] = [:]
     /// Publishes not yet sent: new ones, and unconfirmed ones from a lost connection (sent again).
@@ -59,10 +63,18 @@ final class ConnectionDriver {
     /// requests nobody waits on (graceful shutdown of the service).
     private var closeWaiters: [CheckedContinuation<Void, Never>?] = []
 
+    /// A publish written to the socket, waiting for its confirm.
+    struct SentPublish {
+        let request: AMQPClient.PublishRequest
+        let sentAt: ContinuousClock.Instant
+    }
+
     init(client: AMQPClient) {
         self.client = client
         self.logger = client.logger
         self.assembler = ContentAssembler(maxRetainedBodySize: client.configuration.maxRetainedBodySize)
+        self.confirmDeadline = ConfirmDeadline(timeout: client.configuration.confirmTimeout)
+        self.rotation = client.nodeRotation
     }
 
     // MARK: - Outer loop: connect, serve, reconnect
@@ -71,18 +83,26 @@ final class ConnectionDriver {
         // TLS sockets may raise SIGPIPE on a dead peer; plain TCP sends use MSG_NOSIGNAL.
         signal(SIGPIPE, SIG_IGN)
         var backoff = Backoff(initial: client.configuration.reconnectInitialDelay, maximum: client.configuration.reconnectMaxDelay)
+        var failedRounds = 0
         var failedAttempts = 0
         while true {
             if client.isAbortRequested {
                 finishAll(with: AMQPError(.shutdown))
                 return .success(())
             }
+            let node = rotation.current
             do {
-                try connect()
+                try connect(to: node)
+                failedRounds = 0
                 failedAttempts = 0
                 backoff.reset()
-                client.setConnected(true)
-                logger.info("AMQP connected", metadata: ["amqp.url": "\(client.configuration.redactedURL)", "amqp.generation": "\(generation)"])
+                rotation.connected()
+                client.setConnected(true, to: node)
+                logger.info(
+                    "AMQP connected",
+                    metadata: [
+                        "amqp.url": "\(client.configuration.redactedURL)", "amqp.node": "\(node)", "amqp.generation": "\(generation)",
+                    ])
                 let exit = try serve()
                 client.setConnected(false)
                 switch exit {
@@ -94,17 +114,30 @@ final class ConnectionDriver {
                 let wasConnected = client.isConnected
                 client.setConnected(false)
                 tearDown()
+                let delay: Double
                 if wasConnected {
-                    logger.warning("AMQP connection lost; reconnecting", metadata: ["amqp.error": "\(error)"])
+                    rotation.connectionLost()
+                    logger.warning(
+                        "AMQP connection lost; reconnecting",
+                        metadata: ["amqp.error": "\(error)", "amqp.node": "\(node)", "amqp.next_node": "\(rotation.current)"])
+                    delay = backoff.nextDelay()
                 } else {
                     failedAttempts += 1
-                    logger.warning("AMQP connect failed", metadata: ["amqp.error": "\(error)", "amqp.attempt": "\(failedAttempts)"])
-                    if let limit = client.maxConnectAttempts, failedAttempts >= limit {
-                        finishAll(with: error)
-                        return .failure(error)
+                    let roundFailed = rotation.attemptFailed()
+                    logger.warning(
+                        "AMQP connect failed",
+                        metadata: ["amqp.error": "\(error)", "amqp.node": "\(node)", "amqp.attempt": "\(failedAttempts)"])
+                    if roundFailed {
+                        failedRounds += 1
+                        if let limit = client.maxConnectAttempts, failedRounds >= limit {
+                            finishAll(with: error)
+                            return .failure(error)
+                        }
                     }
+                    // The next node of the round is tried at once; a round of failures backs off.
+                    delay = roundFailed ? backoff.nextDelay() : 0
                 }
-                if waitWhileDisconnected(seconds: backoff.nextDelay()) == .closed {
+                if waitWhileDisconnected(seconds: delay) == .closed {
                     finishAll(with: AMQPError(.shutdown))
                     return .success(())
                 }
@@ -112,10 +145,11 @@ final class ConnectionDriver {
         }
     }
 
-    /// Sleeps for the backoff delay, still answering commands that need no connection.
+    /// Sleeps for the backoff delay, still answering commands that need no connection (at least
+    /// once, also without a delay).
     private func waitWhileDisconnected(seconds: Double) -> ServeExit? {
         let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int(seconds * 1000)))
-        while ContinuousClock.now < deadline {
+        repeat {
             if client.isAbortRequested || !closeWaiters.isEmpty { return .closed }
             // Tasks on the connection's executor keep running while it is down.
             client.executor.runJobs(using: &jobs)
@@ -139,43 +173,28 @@ final class ConnectionDriver {
             }
             expireDeadlines()
             let remaining = ContinuousClock.now.duration(to: deadline)
-            let milliseconds = client.executor.hasJobs ? 0 : max(1, min(200, Int(remaining.wholeMilliseconds)))
+            let milliseconds = client.executor.hasJobs || remaining <= .zero ? 0 : max(1, min(200, Int(remaining.wholeMilliseconds)))
             var descriptor = pollfd(fd: client.wakeup.readDescriptor, events: Int16(POLLIN), revents: 0)
             if poll(&descriptor, 1, Int32(milliseconds)) > 0 { client.wakeup.drain() }
-        }
+        } while ContinuousClock.now < deadline
         return nil
     }
 
     // MARK: - Connecting
 
-    private func connect() throws(AMQPError) {
+    private func connect(to node: AMQPConfiguration.Node) throws(AMQPError) {
         let configuration = client.configuration
         guard let state = amqp_new_connection() else { throw AMQPError(.connectionFailed, "out of memory") }
         connection = state
-        let socket: OpaquePointer?
-        if configuration.useTLS {
-            socket = amqp_ssl_socket_new(state)
-            if let socket {
-                if let caFile = configuration.tlsCAFile {
-                    guard amqp_ssl_socket_set_cacert(socket, caFile) == AMQP_STATUS_OK.rawValue else {
-                        throw AMQPError(.connectionFailed, "cannot read the CA file")
-                    }
-                }
-                amqp_ssl_socket_set_verify_peer(socket, 1)
-                amqp_ssl_socket_set_verify_hostname(socket, 1)
-            }
-        } else {
-            socket = amqp_tcp_socket_new(state)
-        }
-        guard let socket else { throw AMQPError(.connectionFailed, "cannot create a socket") }
-
-        var timeout = timeval(tv_sec: configuration.connectTimeoutSeconds, tv_usec: 0)
-        let opened = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
-        guard opened == AMQP_STATUS_OK.rawValue else {
-            throw AMQPError(.connectionFailed, "\(configuration.host):\(configuration.port): \(Self.statusText(opened))")
-        }
+        try AMQPTransport.open(state, to: node, configuration: configuration)
         var handshakeTimeout = timeval(tv_sec: configuration.connectTimeoutSeconds, tv_usec: 0)
         _ = amqp_set_handshake_timeout(state, &handshakeTimeout)
+        // Declares and other synchronous calls would otherwise wait forever on a node that stopped
+        // answering.
+        var rpcTimeout = timeval(
+            tv_sec: Int(configuration.rpcTimeout.components.seconds),
+            tv_usec: Int(configuration.rpcTimeout.components.attoseconds / 1_000_000_000_000))
+        _ = amqp_set_rpc_timeout(state, &rpcTimeout)
 
         let arena = CArena()
         var properties = arena.table([
@@ -196,6 +215,9 @@ final class ConnectionDriver {
             configuration.user,
             configuration.password
         )
+        if login.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION {
+            throw AMQPTransport.loginError(login.library_error, node: node, configuration: configuration)
+        }
         try Self.check(login, code: .loginFailed, what: "login")
 
         amqp_channel_open(state, Self.channel)
@@ -205,6 +227,7 @@ final class ConnectionDriver {
 
         try declare(client.topology, on: state)
         generation += 1
+        confirmDeadline.reset()
         unsettled.removeAll()
         batchAcks.removeAll()
         consumerTags.removeAll()
@@ -296,6 +319,7 @@ final class ConnectionDriver {
             let now = ContinuousClock.now
             if now >= nextDeadlineCheck {
                 expireDeadlines()
+                try checkConfirmDeadline(now: now)
                 nextDeadlineCheck = now.advanced(by: .milliseconds(50))
             }
             if client.isAbortRequested { return .closed }
@@ -511,7 +535,7 @@ final class ConnectionDriver {
                 // Maybe sent, maybe not: keep it for the next connection (at-least-once).
                 throw AMQPError(.connectionLost, Self.statusText(status))
             }
-            _ = confirms.register(request)
+            _ = confirms.register(SentPublish(request: request, sentAt: now))
             index += 1
         }
     }
@@ -526,11 +550,20 @@ final class ConnectionDriver {
         )
     }
 
+    /// Gives the connection up when its oldest unconfirmed publish waited too long (see
+    /// ``ConfirmDeadline``); the publishes are sent again on the next node.
+    private func checkConfirmDeadline(now: ContinuousClock.Instant) throws(AMQPError) {
+        guard confirmDeadline.isMissed(oldestSentAt: confirms.oldest?.sentAt, blocked: blocked, now: now) else { return }
+        throw AMQPError(
+            .confirmTimedOut,
+            "no publisher confirm within \(confirmDeadline.timeout) for \(confirms.count) publishes; dropping the connection")
+    }
+
     private func expireDeadlines() {
         let now = ContinuousClock.now
-        for request in confirms.removeAll(where: { $0.deadline <= now }) {
-            returnedPublishes[ObjectIdentifier(request)] = nil
-            request.continuation.resume(returning: .failure(AMQPError(.publishTimedOut)))
+        for sent in confirms.removeAll(where: { $0.request.deadline <= now }) {
+            returnedPublishes[ObjectIdentifier(sent.request)] = nil
+            sent.request.continuation.resume(returning: .failure(AMQPError(.publishTimedOut)))
         }
         // Also messages that went stale while they waited (a blocked connection): dropped unsent.
         unsent.removeAll { request in
@@ -621,7 +654,8 @@ final class ConnectionDriver {
                 ))
         case AMQP_BASIC_ACK_METHOD:
             let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
-            confirms.settle(deliveryTag: ack.delivery_tag, multiple: ack.multiple != 0) { request in
+            confirms.settle(deliveryTag: ack.delivery_tag, multiple: ack.multiple != 0) { sent in
+                let request = sent.request
                 if !returnedPublishes.isEmpty, let returned = returnedPublishes.removeValue(forKey: ObjectIdentifier(request)) {
                     request.continuation.resume(returning: .success(.returned(replyCode: returned.code, replyText: returned.text)))
                 } else {
@@ -632,7 +666,8 @@ final class ConnectionDriver {
             }
         case AMQP_BASIC_NACK_METHOD:
             let nack = method.decoded.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
-            confirms.settle(deliveryTag: nack.delivery_tag, multiple: nack.multiple != 0) { request in
+            confirms.settle(deliveryTag: nack.delivery_tag, multiple: nack.multiple != 0) { sent in
+                let request = sent.request
                 returnedPublishes[ObjectIdentifier(request)] = nil
                 request.continuation.resume(returning: .failure(AMQPError(.publishNacked)))
             }
@@ -659,6 +694,7 @@ final class ConnectionDriver {
             logger.warning("AMQP connection blocked by the broker (resource alarm); holding publishes")
         case AMQP_CONNECTION_UNBLOCKED_METHOD:
             blocked = false
+            confirmDeadline.unblocked(at: .now)
             client.setBlocked(false)
             logger.info("AMQP connection unblocked")
         default:
@@ -703,7 +739,7 @@ final class ConnectionDriver {
                 ))
         case .return(let replyCode, let replyText, _, _):
             guard let sequence = message.properties.headers?[Self.publishSequenceHeader]?.intValue,
-                let request = confirms.token(for: UInt64(sequence))
+                let request = confirms.token(for: UInt64(sequence))?.request
             else { return }
             returnedPublishes[ObjectIdentifier(request)] = (replyCode, replyText)
         }
@@ -724,7 +760,7 @@ final class ConnectionDriver {
             amqp_destroy_connection(state)
             connection = nil
         }
-        unsent = confirms.drain() + unsent
+        unsent = confirms.drain().map(\.request) + unsent
         returnedPublishes.removeAll()
         unsettled.removeAll()
         batchAcks.removeAll()
@@ -739,7 +775,7 @@ final class ConnectionDriver {
             amqp_destroy_connection(state)
             connection = nil
         }
-        for request in confirms.drain() { request.continuation.resume(returning: .failure(error)) }
+        for sent in confirms.drain() { sent.request.continuation.resume(returning: .failure(error)) }
         returnedPublishes.removeAll()
         for request in unsent { request.continuation.resume(returning: .failure(error)) }
         unsent.removeAll()

@@ -24,7 +24,8 @@ public final class CommandClient: Sendable {
     let token: String?
     private let slots = Mutex<[String: Slot]>([:])
 
-    /// - Parameter maxConnectAttempts: give up (``run()`` throws) after this many failed connects.
+    /// - Parameter maxConnectAttempts: give up (``run()`` throws) after this many rounds over the
+    ///   URL's nodes in which every connect failed.
     public init(
         amqp configuration: AMQPConfiguration,
         names: WalinkNames = .standard,

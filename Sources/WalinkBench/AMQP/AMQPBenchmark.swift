@@ -217,7 +217,7 @@ enum AMQPBenchmark {
         Swift.print(
             """
 
-            worker.ping and session.get round trips through RabbitMQ at \(configuration.host):\(configuration.port)
+            worker.ping and session.get round trips through RabbitMQ at \(configuration.nodes.map(\.description).joined(separator: ","))
               quorum queues, Direct Reply-to, one rabbitmq-c requester, prefetch \(options.prefetch); medians over \(options.rounds) rounds
               latency: \(options.latencyCalls) sequential calls each per round, interleaved call by call
               throughput: \(options.throughputCalls) calls each per round, \(options.inFlight) in flight, in \(options.burstsPerRound) bursts taking turns

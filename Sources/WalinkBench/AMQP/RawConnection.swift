@@ -33,19 +33,25 @@ final class RawConnection {
     /// Holds a body that arrived in more than one frame.
     private var scratch: [UInt8] = []
 
+    /// Connects to the first node of the URL that answers, in the URL's order (all of a run's raw
+    /// connections then share one node), over TLS for `amqps://` as the worker does.
     init(configuration: AMQPConfiguration, name: String) throws(BenchmarkError) {
-        guard let state = amqp_new_connection() else { throw BenchmarkError("amqp_new_connection failed") }
+        var opened: amqp_connection_state_t?
+        var failures: [String] = []
+        for node in configuration.nodes where opened == nil {
+            guard let candidate = amqp_new_connection() else { throw BenchmarkError("amqp_new_connection failed") }
+            do {
+                try AMQPTransport.open(candidate, to: node, configuration: configuration)
+                opened = candidate
+            } catch {
+                amqp_destroy_connection(candidate)
+                failures.append("\(error)")
+            }
+        }
+        guard let state = opened else {
+            throw BenchmarkError("cannot connect to \(configuration.redactedURL): \(failures.joined(separator: "; "))")
+        }
         self.state = state
-        guard let socket = amqp_tcp_socket_new(state) else {
-            amqp_destroy_connection(state)
-            throw BenchmarkError("amqp_tcp_socket_new failed")
-        }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        let opened = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
-        guard opened == AMQP_STATUS_OK.rawValue else {
-            amqp_destroy_connection(state)
-            throw BenchmarkError("cannot connect to \(configuration.host):\(configuration.port): \(Self.statusText(opened))")
-        }
         let login = name.withCString { namePointer in
             let key = "connection_name"
             return key.withCString { keyPointer in
