@@ -19,3 +19,36 @@ public enum StoreFactory {
         }
     }
 }
+
+/// `walink store copy`: moves one deployment's sessions, credentials and API keys into a new store
+/// (for example from SQLite to PostgreSQL when a deployment grows into a fleet).
+public enum StoreCopier {
+    /// Copies `source` into `target`, which must be empty; answers what was copied. Workers should be
+    /// stopped meanwhile: what they change after the export is not carried over.
+    public static func copy(
+        from source: StoreConfiguration, to target: StoreConfiguration, logger: Logger = Logger(label: "walink.store")
+    ) async throws(StoreError) -> StoreContents {
+        let from = try await StoreFactory.open(source, logger: logger)
+        let to: any WalinkStore
+        do {
+            to = try await StoreFactory.open(target, logger: logger)
+        } catch {
+            await from.close()
+            throw error
+        }
+        do throws(StoreError) {
+            guard let exporting = from as? any CopyableStore, let importing = to as? any CopyableStore else {
+                throw StoreError(.unsupported, "these stores cannot be copied")
+            }
+            let contents = try await exporting.exportContents()
+            try await importing.importContents(contents)
+            await from.close()
+            await to.close()
+            return contents
+        } catch {
+            await from.close()
+            await to.close()
+            throw error
+        }
+    }
+}

@@ -4,7 +4,7 @@ import PostgresNIO
 import Store
 
 extension PostgresStore {
-    private static func apiKey(_ row: PostgresRow) throws -> (APIKey, Data) {
+    static func apiKey(_ row: PostgresRow) throws -> (APIKey, Data) {
         let (id, organization, name, permissions, displayPrefix, created, revoked, hash) = try row.decode(
             (String, String, String?, String, String, Int64, Int64?, Data).self)
         let record = APIKey(

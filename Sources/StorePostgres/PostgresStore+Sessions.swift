@@ -4,7 +4,7 @@ import Store
 
 extension PostgresStore {
 
-    private static func session(_ row: PostgresRow) throws -> Session {
+    static func session(_ row: PostgresRow) throws -> Session {
         let (organization, id, name, statusText, created, updated, jid, lid, deviceID, pushName, phone, platform, businessName, paired) =
             try row.decode(
                 (String, String, String?, String, Int64, Int64, String?, String?, Int64?, String?, String?, String?, String?, Int64?).self)

@@ -35,13 +35,14 @@ public final class PostgresStore: WalinkStore {
 
     private static let keyCheckName = "credentials_key_check"
 
-    /// Connects, waits at most `timeout` (at least 10 s) for the database to answer, migrates under
-    /// an advisory lock and checks the key. `key` must be given (or a key file named): no key file
+    /// Connects, waits at most `startupTimeout` for the database to answer and migrate (under an
+    /// advisory lock), and checks the key. Later calls are abandoned after `timeout`. `key` must be given (or a key file named): no key file
     /// sits beside a shared database. `clock`: nil for the database's clock.
     public static func open(
         _ settings: PostgresSettings,
         key: StoreKeySource,
         timeout: Duration = .seconds(5),
+        startupTimeout: Duration = .seconds(30),
         clock: (any StoreClock)? = nil,
         logger: Logger = Logger(label: "walink.store")
     ) async throws(StoreError) -> PostgresStore {
@@ -53,10 +54,10 @@ public final class PostgresStore: WalinkStore {
         do {
             // A database that does not answer fails the start within a bounded time, not after the
             // pool's one-minute circuit breaker.
-            let previous = try await store.perform(limit: max(timeout, .seconds(10))) { connection in
+            let previous = try await store.perform(limit: max(timeout, startupTimeout)) { connection in
                 try await PostgresMigrations.migrate(connection, logger: logger)
             }
-            let check = try await store.perform { [sealer = store.sealer] connection in
+            let check = try await store.perform(limit: max(timeout, startupTimeout)) { [sealer = store.sealer] connection in
                 let candidate = try sealer.makeKeyCheck()
                 // Another worker may create the check at the same moment: insert only when missing,
                 // then verify whatever won.

@@ -7,7 +7,8 @@ struct Walink: AsyncParsableCommand {
         abstract: "The device-linking worker of the WhatsApp Gateway.",
         discussion: "Every option can also be set through the environment variable named in its help.",
         subcommands: [
-            WorkerCommand.self, CallCommand.self, EventsCommand.self, APIKeyCommand.self, SimCommand.self, DemoCommand.self, TopologyCommand.self,
+            WorkerCommand.self, CallCommand.self, EventsCommand.self, APIKeyCommand.self, StoreCommand.self, SimCommand.self, DemoCommand.self,
+            TopologyCommand.self,
         ]
     )
 }

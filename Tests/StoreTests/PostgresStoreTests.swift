@@ -14,7 +14,7 @@ import WalinkTestSupport
     @Test func workersStartingTogetherMigrateOnce() async throws {
         try await TestPostgres.withDatabase { settings in
             let stores = try await withThrowingTaskGroup(of: PostgresStore.self) { group in
-                for _ in 0..<8 { group.addTask { try await PostgresStore.open(settings, key: .key(testKey)) } }
+                for _ in 0..<8 { group.addTask { try await TestPostgres.open(settings) } }
                 var stores: [PostgresStore] = []
                 for try await store in group { stores.append(store) }
                 return stores
@@ -32,14 +32,14 @@ import WalinkTestSupport
             for store in stores { await store.close() }
 
             // Another key on the same database is refused at start.
-            await #expect(throws: StoreError(.wrongKey)) { try await PostgresStore.open(settings, key: .key(.random())) }
+            await #expect(throws: StoreError(.wrongKey)) { try await TestPostgres.open(settings, key: .random()) }
         }
     }
 
     /// Expiry is the database's decision: moving the database's clock (not this process's) ends a lease.
     @Test func theDatabasesClockDecidesExpiry() async throws {
         try await TestPostgres.withDatabase { settings in
-            try await closing(try await PostgresStore.open(settings, key: .key(testKey))) { store in
+            try await closing(try await TestPostgres.open(settings)) { store in
                 _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
                 let lease = try await store.registerWorker("w1", ttl: .seconds(30))
                 _ = try await store.claimSession(organization: "org-a", session: "s1", by: lease.tenure)
@@ -59,7 +59,9 @@ import WalinkTestSupport
     @Test func aDatabaseNobodyListensOnFailsTheStartInTime() async throws {
         var settings = try TestPostgres.settings()
         settings.port = 1  // nothing listens on port 1 of the loopback
-        await #expect(throws: StoreError(.unavailable)) { try await PostgresStore.open(settings, key: .key(testKey), timeout: .seconds(1)) }
+        await #expect(throws: StoreError(.unavailable)) {
+            try await PostgresStore.open(settings, key: .key(testKey), timeout: .seconds(1), startupTimeout: .seconds(1))
+        }
     }
 
     /// A server that stops answering (its processes frozen, as a partition looks to a client): the
@@ -69,29 +71,35 @@ import WalinkTestSupport
             var settings = try TestPostgres.settings()
             settings.port = 5688
             settings.database = "walink_test"
-            try await closing(try await PostgresStore.open(settings, key: .key(testKey), timeout: .seconds(1))) { store in
-                _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
-                try await server.signal("STOP")
-                let outcome: StoreError.Code?
-                do throws(StoreError) {
-                    _ = try await store.session(organization: "org-a", id: "s1")
-                    outcome = nil
-                } catch {
-                    outcome = error.code
-                }
-                #expect(outcome == .unavailable)
-                // The caller's own deadline (a command's expiration) is honoured too, if shorter.
-                let shorter = await StoreCallDeadline.$current.withValue(.now + .milliseconds(200)) { () async -> StoreError.Code? in
+            // Two stores on the server: one patient (its calls are not the subject), and one whose
+            // calls are abandoned after a second.
+            let patient = try await TestPostgres.open(settings)
+            let store = try await PostgresStore.open(settings, key: .key(testKey), timeout: .seconds(1), startupTimeout: .seconds(120))
+            try await closing(patient) { patient in
+                try await closing(store) { store in
+                    _ = try await patient.createSession(organization: "org-a", id: "s1", name: nil)
+                    try await server.signal("STOP")
+                    let outcome: StoreError.Code?
                     do throws(StoreError) {
                         _ = try await store.session(organization: "org-a", id: "s1")
-                        return nil
+                        outcome = nil
                     } catch {
-                        return error.code
+                        outcome = error.code
                     }
+                    #expect(outcome == .unavailable)
+                    // The caller's own deadline (a command's expiration) is honoured too, if shorter.
+                    let shorter = await StoreCallDeadline.$current.withValue(.now + .milliseconds(200)) { () async -> StoreError.Code? in
+                        do throws(StoreError) {
+                            _ = try await patient.session(organization: "org-a", id: "s1")
+                            return nil
+                        } catch {
+                            return error.code
+                        }
+                    }
+                    #expect(shorter == .unavailable)
+                    try await server.signal("CONT")
+                    #expect(try await patient.session(organization: "org-a", id: "s1")?.id == "s1")
                 }
-                #expect(shorter == .unavailable)
-                try await server.signal("CONT")
-                #expect(try await store.session(organization: "org-a", id: "s1")?.id == "s1")
             }
         }
     }
@@ -105,14 +113,17 @@ import WalinkTestSupport
         var logger = Logger(label: "walink.store") { _ in lines }
         logger.logLevel = .trace
         try await TestPostgres.withDatabase { settings in
-            try await closing(try await PostgresStore.open(settings, key: .key(testKey), logger: logger)) { store in
+            let store = try await PostgresStore.open(
+                settings, key: .key(testKey), timeout: .seconds(120), startupTimeout: .seconds(120), logger: logger)
+            try await closing(store) { store in
                 _ = try await store.createSession(organization: "org-a", id: "s1", name: nil)
                 _ = try await store.listSessions(organization: "org-a", limit: 10, cursor: nil)
             }
             var wrong = settings
             wrong.password = "not-" + password
             do throws(StoreError) {
-                _ = try await PostgresStore.open(wrong, key: .key(testKey), timeout: .seconds(2), logger: logger)
+                // Refused or given up: either way an error, and no password in it or in the log.
+                _ = try await PostgresStore.open(wrong, key: .key(testKey), timeout: .seconds(5), startupTimeout: .seconds(5), logger: logger)
                 Issue.record("a wrong password must be refused")
             } catch {
                 #expect(!error.description.contains(password))

@@ -151,6 +151,12 @@ enum TestPostgres {
         return try PostgresSettings(url: url)
     }
 
+    /// A store on `settings` whose calls are given far more time than a busy machine needs: the tests
+    /// that use it are about behaviour; abandoning calls has tests of its own.
+    static func open(_ settings: PostgresSettings, key: StoreKey = testKey, clock: (any StoreClock)? = nil) async throws -> PostgresStore {
+        try await PostgresStore.open(settings, key: .key(key), timeout: .seconds(120), startupTimeout: .seconds(120), clock: clock)
+    }
+
     /// Runs `body` with the settings of a new, empty database, dropping it afterwards.
     static func withDatabase<T>(_ body: (PostgresSettings) async throws -> T) async throws -> T {
         var settings = try settings()
@@ -224,7 +230,7 @@ func withStore<T>(
         try await closing(MemoryStore(key: key, clock: clock)) { store in try await body(store) }
     case .postgres:
         try await TestPostgres.withDatabase { settings in
-            try await closing(try await PostgresStore.open(settings, key: .key(key), clock: clock)) { store in try await body(store) }
+            try await closing(try await TestPostgres.open(settings, key: key, clock: clock)) { store in try await body(store) }
         }
     }
 }
@@ -247,8 +253,8 @@ func withStorePair<T>(_ kind: StoreKind, _ body: (any WalinkStore, any WalinkSto
     case .postgres:
         // Two clients (two pools), as two workers on two machines would have.
         try await TestPostgres.withDatabase { settings in
-            try await closing(try await PostgresStore.open(settings, key: .key(testKey))) { first in
-                try await closing(try await PostgresStore.open(settings, key: .key(testKey))) { second in try await body(first, second) }
+            try await closing(try await TestPostgres.open(settings)) { first in
+                try await closing(try await TestPostgres.open(settings)) { second in try await body(first, second) }
             }
         }
     }

@@ -16,12 +16,16 @@ public struct CommandEnvelope: Sendable {
     public var authorization: String?
     /// Set on commands another worker forwarded here (they are never forwarded twice).
     public var forwardedBy: String?
+    /// How long the caller waits for the answer (the message's `expiration`): store calls are given
+    /// up in time to answer within it.
+    public var expiresIn: Duration?
     public var body: Body
 
     public init(
         command: String?, correlationID: String? = nil, messageID: String? = nil, authorization: String? = nil,
-        forwardedBy: String? = nil, body: Body = .bytes([])
+        forwardedBy: String? = nil, expiresIn: Duration? = nil, body: Body = .bytes([])
     ) {
+        self.expiresIn = expiresIn
         self.command = command
         self.correlationID = correlationID
         self.messageID = messageID

@@ -56,8 +56,17 @@ public final class CommandPipeline: Sendable {
     /// The names of the commands this pipeline answers.
     public var commandNames: [String] { handlers.keys.sorted() }
 
-    /// Runs one command to its outcome. Never throws: every failure is an answer.
+    /// Runs one command to its outcome. Never throws: every failure is an answer. A command with an
+    /// expiration gives its store calls up before it (a store that stopped answering then answers
+    /// 503 `store_unavailable` while the caller still listens).
     nonisolated(nonsending) public func run(_ envelope: CommandEnvelope) async -> CommandOutcome {
+        guard let expiresIn = envelope.expiresIn else { return await runWithinExpiration(envelope) }
+        // A little before the caller gives up, so the answer can still reach it.
+        let deadline = ContinuousClock.now + expiresIn - min(expiresIn / 5, .seconds(1))
+        return await StoreCallDeadline.$current.withValue(deadline) { await runWithinExpiration(envelope) }
+    }
+
+    nonisolated(nonsending) private func runWithinExpiration(_ envelope: CommandEnvelope) async -> CommandOutcome {
         // Looked up once for the whole command (the name is hashed for every lookup).
         let handler = envelope.command.flatMap { handlers[$0] }
         guard let messageID = envelope.messageID else { return await execute(envelope, handler: handler) }

@@ -202,6 +202,7 @@ extension CommandEnvelope {
             messageID: delivery.properties.messageID.flatMap { $0.isEmpty ? nil : $0 },
             authorization: headers?["authorization"]?.stringValue,
             forwardedBy: headers?[Self.forwardedByHeader]?.stringValue,
+            expiresIn: delivery.properties.expiration.flatMap { Int64($0) }.map { .milliseconds($0) },
             body: delivery.isBodyDiscarded ? .tooLarge(size: delivery.bodySize) : .bytes(delivery.body)
         )
     }

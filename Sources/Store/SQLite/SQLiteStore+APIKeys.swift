@@ -4,7 +4,7 @@ import Foundation
 extension SQLiteStore {
     private static let apiKeyColumns = "id, organization, name, permissions, display_prefix, created_at, revoked_at, key_hash"
 
-    private static func apiKey(_ row: SQLiteRow) -> APIKey {
+    static func apiKey(_ row: SQLiteRow) -> APIKey {
         APIKey(
             id: row.text(0),
             organization: row.text(1),

@@ -4,7 +4,7 @@ extension SQLiteStore {
     private static let sessionColumns =
         "organization, id, name, status, created_at, updated_at, jid, lid, device_id, push_name, phone, platform, business_name, paired_at"
 
-    private static func session(_ row: SQLiteRow) throws -> Session {
+    static func session(_ row: SQLiteRow) throws -> Session {
         guard let status = SessionStatus(rawValue: row.text(3)) else {
             throw StoreError(.database, "a session has an unknown status")
         }

@@ -1,0 +1,92 @@
+import Foundation
+import PostgresNIO
+import Store
+
+extension PostgresStore: CopyableStore {
+    public func exportContents() async throws(StoreError) -> StoreContents {
+        let (rows, apiKeys) = try await perform { connection in
+            let sessions = try await connection.query(
+                """
+                SELECT s.organization, s.id, s.name, s.status, s.created_at, s.updated_at, s.jid, s.lid, s.device_id, s.push_name, s.phone,
+                    s.platform, s.business_name, s.paired_at
+                FROM sessions s ORDER BY s.organization, s.created_at, s.id
+                """, logger: self.logger
+            ).collect().map(Self.session)
+            var sealed: [String: Data] = [:]
+            for row in try await connection.query("SELECT organization, session_id, sealed FROM session_credentials", logger: self.logger).collect() {
+                let (organization, id, blob) = try row.decode((String, String, Data).self)
+                sealed[Self.credentialKey(organization, id)] = blob
+            }
+            let keys = try await connection.query(
+                """
+                SELECT id, organization, name, permissions, display_prefix, created_at, revoked_at, key_hash FROM api_keys ORDER BY created_at, id
+                """, logger: self.logger
+            ).collect().map { row in
+                let (key, hash) = try Self.apiKey(row)
+                return StoreContents.APIKeyRecord(key: key, hash: hash)
+            }
+            return (sessions.map { ($0, sealed[Self.credentialKey($0.organization, $0.id)]) }, keys)
+        }
+        var sessions: [StoreContents.SessionRecord] = []
+        for (session, sealed) in rows {
+            let credentials = try sealed.map { (sealed) throws(StoreError) in
+                try sealer.open(sealed, organization: session.organization, session: session.id)
+            }
+            sessions.append(StoreContents.SessionRecord(session: session, credentials: credentials))
+        }
+        return StoreContents(sessions: sessions, apiKeys: apiKeys)
+    }
+
+    private static func credentialKey(_ organization: String, _ id: String) -> String { "\(organization.utf8.count):\(organization)\(id)" }
+
+    public func importContents(_ contents: StoreContents) async throws(StoreError) {
+        var sealed: [Data?] = []
+        for record in contents.sessions {
+            let session = record.session
+            sealed.append(
+                try record.credentials.map { (credentials) throws(StoreError) in
+                    try sealer.seal(credentials, organization: session.organization, session: session.id)
+                })
+        }
+        try await perform(limit: .seconds(600)) { [sealed] connection in
+            // Two copies into one database at once: the second waits here, then finds it not empty.
+            try await connection.query("LOCK TABLE sessions, api_keys IN EXCLUSIVE MODE", logger: self.logger)
+            let used =
+                try await connection.query(
+                    "SELECT ((SELECT count(*) FROM sessions) + (SELECT count(*) FROM api_keys))::BIGINT", logger: self.logger
+                ).collect().first?.decode(Int64.self) ?? 0
+            guard used == 0 else { throw StoreError(.conflict, "the target store is not empty; copy only into a new store") }
+            let now = try await self.now(connection)
+            for (record, sealed) in zip(contents.sessions, sealed) {
+                let session = record.session
+                let identity = session.identity
+                let status = StoreContents.copiedStatus(session.status).rawValue
+                try await connection.query(
+                    """
+                    INSERT INTO sessions (organization, id, name, status, created_at, updated_at, jid, lid, device_id, push_name, phone, platform,
+                        business_name, paired_at)
+                    VALUES (\(session.organization), \(session.id), \(session.name), \(status), \(session.createdAt.storeMilliseconds),
+                        \(session.updatedAt.storeMilliseconds), \(identity?.jid), \(identity?.lid), \(identity.map { Int64($0.deviceID) }),
+                        \(identity?.pushName), \(identity?.phone), \(identity?.platform), \(identity?.businessName),
+                        \(session.pairedAt?.storeMilliseconds))
+                    """, logger: self.logger)
+                if let sealed {
+                    try await connection.query(
+                        """
+                        INSERT INTO session_credentials (organization, session_id, sealed, updated_at)
+                        VALUES (\(session.organization), \(session.id), \(sealed), \(now))
+                        """, logger: self.logger)
+                }
+            }
+            for record in contents.apiKeys {
+                let key = record.key
+                try await connection.query(
+                    """
+                    INSERT INTO api_keys (id, organization, name, permissions, key_hash, display_prefix, created_at, revoked_at)
+                    VALUES (\(key.id), \(key.organization), \(key.name), \(key.permissions.sorted().joined(separator: " ")), \(record.hash),
+                        \(key.displayPrefix), \(key.createdAt.storeMilliseconds), \(key.revokedAt?.storeMilliseconds))
+                    """, logger: self.logger)
+            }
+        }
+    }
+}
