@@ -139,7 +139,16 @@ public final class AMQPClient: Service, Sendable {
     /// be acked. Returns once the broker confirmed the cancel (or the connection is gone).
     public func stopConsuming() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            if !enqueue(.stopConsuming(continuation)) { continuation.resume() }
+            if !enqueue(.stopConsuming(queue: nil, continuation)) { continuation.resume() }
+        }
+    }
+
+    /// Cancels the consumer of `queue` only (a draining worker leaves the shared queue to others and
+    /// keeps its own); it stays cancelled across reconnects. Returns once the broker confirmed it
+    /// (or the connection is gone).
+    public func stopConsuming(queue: String) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            if !enqueue(.stopConsuming(queue: queue, continuation)) { continuation.resume() }
         }
     }
 
@@ -287,7 +296,8 @@ public final class AMQPClient: Service, Sendable {
         case declareQueue(AMQPTopology.Queue, CheckedContinuation<Result<String, AMQPError>, Never>)
         case queueExists(String, CheckedContinuation<Result<Bool, AMQPError>, Never>)
         case deleteQueue(String, CheckedContinuation<Result<Bool, AMQPError>, Never>)
-        case stopConsuming(CheckedContinuation<Void, Never>)
+        /// `queue` nil: every consumer.
+        case stopConsuming(queue: String?, CheckedContinuation<Void, Never>)
         case close(CheckedContinuation<Void, Never>?)
     }
 
@@ -410,7 +420,7 @@ public final class AMQPClient: Service, Sendable {
         case .declareQueue(_, let continuation): continuation.resume(returning: .failure(error))
         case .queueExists(_, let continuation), .deleteQueue(_, let continuation):
             continuation.resume(returning: .failure(error))
-        case .stopConsuming(let continuation): continuation.resume()
+        case .stopConsuming(_, let continuation): continuation.resume()
         case .close(let continuation): continuation?.resume()
         case .ack, .reject: break
         }

@@ -102,21 +102,22 @@ enum PostgresMigrations {
     /// Brings the database to `latestVersion` inside the caller's transaction; answers the version
     /// found before.
     static func migrate(_ connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        try await connection.query("SELECT pg_advisory_xact_lock(\(advisoryLockKey))", logger: logger)
-        try await connection.query(
+        // Workers starting together wait here for the first one's migration, longer than the
+        // session's usual bounds allow (the caller's startup timeout still bounds the whole).
+        try await connection.run("SET LOCAL lock_timeout = '120s'", logger: logger)
+        try await connection.run("SET LOCAL statement_timeout = '120s'", logger: logger)
+        try await connection.run("SELECT pg_advisory_xact_lock(\(advisoryLockKey))", logger: logger)
+        try await connection.run(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)", logger: logger)
-        var current: Int64 = 0
-        for try await (version, ) in try await connection.query("SELECT coalesce(max(version), 0)::BIGINT FROM schema_migrations", logger: logger)
-            .decode((Int64,).self)
-        {
-            current = version
-        }
+        let current =
+            try await connection.run("SELECT coalesce(max(version), 0)::BIGINT FROM schema_migrations", logger: logger)
+            .first?.decode(Int64.self) ?? 0
         guard current <= latestVersion else {
             throw StoreError(.schemaTooNew, "the database has schema version \(current); this build knows up to \(latestVersion)")
         }
         for step in steps where step.version > current {
-            for statement in step.statements { try await connection.query(statement, logger: logger) }
-            try await connection.query(
+            for statement in step.statements { try await connection.run(statement, logger: logger) }
+            try await connection.run(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (\(step.version), (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT)",
                 logger: logger)
         }

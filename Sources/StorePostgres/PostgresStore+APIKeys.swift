@@ -26,7 +26,7 @@ extension PostgresStore {
             let record = APIKey(
                 id: APIKey.idPrefix + ids.next(at: created), organization: organization, name: name, permissions: permissions,
                 displayPrefix: displayPrefix, createdAt: created, revokedAt: nil)
-            try await connection.query(
+            try await connection.run(
                 """
                 INSERT INTO api_keys (id, organization, name, permissions, key_hash, display_prefix, created_at)
                 VALUES (\(record.id), \(organization), \(name), \(permissions.sorted().joined(separator: " ")), \(hash), \(displayPrefix), \(now))
@@ -39,12 +39,12 @@ extension PostgresStore {
     public func listAPIKeys(organization: String) async throws(StoreError) -> [APIKey] {
         try StoreValidation.organization(organization)
         return try await perform { connection in
-            try await connection.query(
+            try await connection.run(
                 """
                 SELECT id, organization, name, permissions, display_prefix, created_at, revoked_at, key_hash
                 FROM api_keys WHERE organization = \(organization) ORDER BY created_at, id
                 """, logger: self.logger
-            ).collect().map { try Self.apiKey($0).0 }
+            ).map { try Self.apiKey($0).0 }
         }
     }
 
@@ -53,12 +53,12 @@ extension PostgresStore {
         guard StoreValidation.isValidSessionID(id) else { throw StoreError(.notFound, "API key not found") }
         return try await perform { connection in
             let now = try await self.now(connection)
-            let rows = try await connection.query(
+            let rows = try await connection.run(
                 """
                 UPDATE api_keys SET revoked_at = coalesce(revoked_at, \(now)) WHERE organization = \(organization) AND id = \(id)
                 RETURNING id, organization, name, permissions, display_prefix, created_at, revoked_at, key_hash
                 """, logger: self.logger
-            ).collect()
+            )
             guard let row = rows.first else { throw StoreError(.notFound, "API key not found") }
             return try Self.apiKey(row).0
         }
@@ -68,12 +68,12 @@ extension PostgresStore {
         guard APIKeyFormat.isWellFormed(key) else { return nil }
         let digest = APIKeyFormat.hash(key)
         let found = try await perform { connection in
-            try await connection.query(
+            try await connection.run(
                 """
                 SELECT id, organization, name, permissions, display_prefix, created_at, revoked_at, key_hash
                 FROM api_keys WHERE key_hash = \(Data(digest))
                 """, logger: self.logger
-            ).collect().first.map(Self.apiKey)
+            ).first.map(Self.apiKey)
         }
         // Found by hash; compare again in constant time, as the other stores do.
         guard let (record, storedHash) = found, digest == storedHash else { return nil }

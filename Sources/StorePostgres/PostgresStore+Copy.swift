@@ -5,23 +5,23 @@ import Store
 extension PostgresStore: CopyableStore {
     public func exportContents() async throws(StoreError) -> StoreContents {
         let (rows, apiKeys) = try await perform { connection in
-            let sessions = try await connection.query(
+            let sessions = try await connection.run(
                 """
                 SELECT s.organization, s.id, s.name, s.status, s.created_at, s.updated_at, s.jid, s.lid, s.device_id, s.push_name, s.phone,
                     s.platform, s.business_name, s.paired_at
                 FROM sessions s ORDER BY s.organization, s.created_at, s.id
                 """, logger: self.logger
-            ).collect().map(Self.session)
+            ).map(Self.session)
             var sealed: [String: Data] = [:]
-            for row in try await connection.query("SELECT organization, session_id, sealed FROM session_credentials", logger: self.logger).collect() {
+            for row in try await connection.run("SELECT organization, session_id, sealed FROM session_credentials", logger: self.logger) {
                 let (organization, id, blob) = try row.decode((String, String, Data).self)
                 sealed[Self.credentialKey(organization, id)] = blob
             }
-            let keys = try await connection.query(
+            let keys = try await connection.run(
                 """
                 SELECT id, organization, name, permissions, display_prefix, created_at, revoked_at, key_hash FROM api_keys ORDER BY created_at, id
                 """, logger: self.logger
-            ).collect().map { row in
+            ).map { row in
                 let (key, hash) = try Self.apiKey(row)
                 return StoreContents.APIKeyRecord(key: key, hash: hash)
             }
@@ -50,18 +50,18 @@ extension PostgresStore: CopyableStore {
         }
         try await perform(limit: .seconds(600)) { [sealed] connection in
             // Two copies into one database at once: the second waits here, then finds it not empty.
-            try await connection.query("LOCK TABLE sessions, api_keys IN EXCLUSIVE MODE", logger: self.logger)
+            try await connection.run("LOCK TABLE sessions, api_keys IN EXCLUSIVE MODE", logger: self.logger)
             let used =
-                try await connection.query(
+                try await connection.run(
                     "SELECT ((SELECT count(*) FROM sessions) + (SELECT count(*) FROM api_keys))::BIGINT", logger: self.logger
-                ).collect().first?.decode(Int64.self) ?? 0
+                ).first?.decode(Int64.self) ?? 0
             guard used == 0 else { throw StoreError(.conflict, "the target store is not empty; copy only into a new store") }
             let now = try await self.now(connection)
             for (record, sealed) in zip(contents.sessions, sealed) {
                 let session = record.session
                 let identity = session.identity
                 let status = StoreContents.copiedStatus(session.status).rawValue
-                try await connection.query(
+                try await connection.run(
                     """
                     INSERT INTO sessions (organization, id, name, status, created_at, updated_at, jid, lid, device_id, push_name, phone, platform,
                         business_name, paired_at)
@@ -71,7 +71,7 @@ extension PostgresStore: CopyableStore {
                         \(session.pairedAt?.storeMilliseconds))
                     """, logger: self.logger)
                 if let sealed {
-                    try await connection.query(
+                    try await connection.run(
                         """
                         INSERT INTO session_credentials (organization, session_id, sealed, updated_at)
                         VALUES (\(session.organization), \(session.id), \(sealed), \(now))
@@ -80,7 +80,7 @@ extension PostgresStore: CopyableStore {
             }
             for record in contents.apiKeys {
                 let key = record.key
-                try await connection.query(
+                try await connection.run(
                     """
                     INSERT INTO api_keys (id, organization, name, permissions, key_hash, display_prefix, created_at, revoked_at)
                     VALUES (\(key.id), \(key.organization), \(key.name), \(key.permissions.sorted().joined(separator: " ")), \(record.hash),

@@ -11,7 +11,7 @@ extension PostgresStore {
             case .update: "SELECT worker, epoch, expires_at FROM worker_leases WHERE worker = \(worker) FOR UPDATE"
             case .share: "SELECT worker, epoch, expires_at FROM worker_leases WHERE worker = \(worker) FOR SHARE"
             }
-        return try await connection.query(query, logger: logger).collect().first.map { row in
+        return try await connection.run(query, logger: logger).first.map { row in
             let (worker, epoch, expires) = try row.decode((String, Int64, Int64).self)
             return WorkerLease(tenure: WorkerTenure(worker: worker, epoch: epoch), expiresAt: Date(storeMilliseconds: expires))
         }
@@ -22,9 +22,9 @@ extension PostgresStore {
     }
 
     private func ownership(_ connection: PostgresConnection, organization: String, session: String) async throws -> SessionOwnership? {
-        try await connection.query(
+        try await connection.run(
             "SELECT worker, epoch, acquired_at FROM session_owners WHERE organization = \(organization) AND session_id = \(session)", logger: logger
-        ).collect().first.map { row in
+        ).first.map { row in
             let (worker, epoch, acquired) = try row.decode((String, Int64, Int64).self)
             return SessionOwnership(
                 organization: organization, session: session, owner: WorkerTenure(worker: worker, epoch: epoch),
@@ -48,13 +48,13 @@ extension PostgresStore {
         return try await perform { connection in
             // Two processes registering one id at once: the first insert wins, the other's insert
             // does nothing and its locked read then sees (and outnumbers) the winner's epoch.
-            try await connection.query(
+            try await connection.run(
                 "INSERT INTO worker_leases (worker, epoch, registered_at, expires_at) VALUES (\(worker), 0, 0, 0) ON CONFLICT (worker) DO NOTHING",
                 logger: self.logger)
             let current = try await self.workerLease(connection, worker: worker, lock: .update)
             let now = try await self.now(connection)
             let lease = OwnershipRules.register(current, worker: worker, now: now, ttlMilliseconds: ttlMilliseconds)
-            try await connection.query(
+            try await connection.run(
                 """
                 UPDATE worker_leases SET epoch = \(lease.tenure.epoch), registered_at = \(now), expires_at = \(lease.expiresAt.storeMilliseconds)
                 WHERE worker = \(worker)
@@ -70,7 +70,7 @@ extension PostgresStore {
             let current = try await self.workerLease(connection, worker: tenure.worker, lock: .update)
             guard let renewed = OwnershipRules.renew(current, tenure: tenure, now: try await self.now(connection), ttlMilliseconds: ttlMilliseconds)
             else { return nil }
-            try await connection.query(
+            try await connection.run(
                 "UPDATE worker_leases SET expires_at = \(renewed.expiresAt.storeMilliseconds) WHERE worker = \(tenure.worker)", logger: self.logger)
             return renewed
         }
@@ -81,9 +81,9 @@ extension PostgresStore {
         return try await perform { connection in
             let current = try await self.workerLease(connection, worker: tenure.worker, lock: .update)
             guard let retired = OwnershipRules.retire(current, tenure: tenure, now: try await self.now(connection)) else { return false }
-            try await connection.query(
+            try await connection.run(
                 "UPDATE worker_leases SET expires_at = \(retired.expiresAt.storeMilliseconds) WHERE worker = \(tenure.worker)", logger: self.logger)
-            try await connection.query(
+            try await connection.run(
                 "DELETE FROM session_owners WHERE worker = \(tenure.worker) AND epoch = \(tenure.epoch)", logger: self.logger)
             return true
         }
@@ -103,7 +103,7 @@ extension PostgresStore {
                 current, holderLease: holderLease, claimerLease: claimerLease, organization: organization, session: session, claimer: tenure,
                 now: try await self.now(connection))
             if case .granted(let granted) = decision, granted != current {
-                try await connection.query(
+                try await connection.run(
                     """
                     INSERT INTO session_owners (organization, session_id, worker, epoch, acquired_at)
                     VALUES (\(organization), \(session), \(granted.owner.worker), \(granted.owner.epoch), \(granted.acquiredAt.storeMilliseconds))
@@ -126,7 +126,7 @@ extension PostgresStore {
             } catch let error as StoreError where error.code == .leaseLost {
                 return false
             }
-            try await connection.query(
+            try await connection.run(
                 "DELETE FROM session_owners WHERE organization = \(organization) AND session_id = \(session)", logger: self.logger)
             return true
         }

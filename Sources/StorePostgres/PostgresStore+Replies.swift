@@ -20,12 +20,12 @@ extension PostgresStore {
         try await perform { connection in
             let now = try await self.now(connection)
             if sweep {
-                try await connection.query(
+                try await connection.run(
                     "DELETE FROM command_replies WHERE key IN (SELECT key FROM command_replies WHERE expires_at <= \(now) LIMIT 1000)",
                     logger: self.logger)
             }
             // A key recorded before but expired may be recorded anew (as in SQLite, where it was swept first).
-            try await connection.query(
+            try await connection.run(
                 """
                 INSERT INTO command_replies (key, status, body, expires_at) VALUES (\(key), \(Int64(status)), \(body), \(now + ttlMilliseconds))
                 ON CONFLICT (key) DO UPDATE SET status = excluded.status, body = excluded.body, expires_at = excluded.expires_at
@@ -37,9 +37,9 @@ extension PostgresStore {
     public func reply(key: String) async throws(StoreError) -> StoredReply? {
         try await perform { connection in
             let now = try await self.now(connection)
-            return try await connection.query(
+            return try await connection.run(
                 "SELECT status, body FROM command_replies WHERE key = \(key) AND expires_at > \(now)", logger: self.logger
-            ).collect().first.map { row in
+            ).first.map { row in
                 let (status, body) = try row.decode((Int64, Data).self)
                 return StoredReply(status: Int(status), body: body)
             }

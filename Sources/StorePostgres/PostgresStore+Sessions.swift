@@ -30,7 +30,7 @@ extension PostgresStore {
             SELECT organization, id, name, status, created_at, updated_at, jid, lid, device_id, push_name, phone, platform, business_name, paired_at
             FROM sessions WHERE organization = \(organization) AND id = \(id)
             """
-        return try await connection.query(query, logger: logger).collect().first.map(Self.session)
+        return try await connection.run(query, logger: logger).first.map(Self.session)
     }
 
     /// The session with its row locked (the writes about a session serialize on it), or `.notFound`.
@@ -55,13 +55,13 @@ extension PostgresStore {
             let created = Date(storeMilliseconds: now)
             for _ in 0..<3 {
                 let sessionID = id ?? Session.generatedIDPrefix + ids.next(at: created)
-                let inserted = try await connection.query(
+                let inserted = try await connection.run(
                     """
                     INSERT INTO sessions (organization, id, name, status, created_at, updated_at)
                     VALUES (\(organization), \(sessionID), \(name), \(SessionStatus.created.rawValue), \(now), \(now))
                     ON CONFLICT (organization, id) DO NOTHING RETURNING 1
                     """, logger: self.logger
-                ).collect()
+                )
                 if !inserted.isEmpty {
                     return Session(organization: organization, id: sessionID, name: name, status: .created, createdAt: created, updatedAt: created)
                 }
@@ -95,7 +95,7 @@ extension PostgresStore {
                     FROM sessions WHERE organization = \(organization) ORDER BY created_at, id LIMIT \(fetchCount)
                     """
             }
-            let sessions = try await connection.query(query, logger: self.logger).collect().map(Self.session)
+            let sessions = try await connection.run(query, logger: self.logger).map(Self.session)
             return SessionPage(fetched: sessions, limit: limit)
         }
     }
@@ -104,9 +104,9 @@ extension PostgresStore {
         try Self.validate(organization: organization, id: id)
         try await perform { connection in
             // Credentials and ownership go with the row (ON DELETE CASCADE).
-            let deleted = try await connection.query(
+            let deleted = try await connection.run(
                 "DELETE FROM sessions WHERE organization = \(organization) AND id = \(id) RETURNING 1", logger: self.logger
-            ).collect()
+            )
             guard !deleted.isEmpty else { throw StoreError(.notFound, "session not found") }
         }
     }
@@ -119,7 +119,7 @@ extension PostgresStore {
             try await self.checkFence(fence, connection, organization: organization, session: id)
             guard session.status != .paired else { throw StoreError(.invalidState, "session is paired; unpair it first") }
             let now = try await self.now(connection)
-            try await connection.query(
+            try await connection.run(
                 "UPDATE sessions SET status = \(status.rawValue), updated_at = \(now) WHERE organization = \(organization) AND id = \(id)",
                 logger: self.logger)
             session.status = status
@@ -138,7 +138,7 @@ extension PostgresStore {
             _ = try await self.lockSession(connection, organization: organization, id: id)
             try await self.checkFence(fence, connection, organization: organization, session: id)
             let now = try await self.now(connection)
-            try await connection.query(
+            try await connection.run(
                 """
                 UPDATE sessions SET status = \(SessionStatus.paired.rawValue), updated_at = \(now), paired_at = \(now), jid = \(identity.jid),
                     lid = \(identity.lid), device_id = \(Int64(identity.deviceID)), push_name = \(identity.pushName), phone = \(identity.phone),
@@ -160,13 +160,13 @@ extension PostgresStore {
             _ = try await self.lockSession(connection, organization: organization, id: id)
             try await self.checkFence(fence, connection, organization: organization, session: id)
             let now = try await self.now(connection)
-            try await connection.query(
+            try await connection.run(
                 """
                 UPDATE sessions SET status = \(status.rawValue), updated_at = \(now), paired_at = NULL, jid = NULL, lid = NULL, device_id = NULL,
                     push_name = NULL, phone = NULL, platform = NULL, business_name = NULL
                 WHERE organization = \(organization) AND id = \(id)
                 """, logger: self.logger)
-            try await connection.query(
+            try await connection.run(
                 "DELETE FROM session_credentials WHERE organization = \(organization) AND session_id = \(id)", logger: self.logger)
             guard let session = try await self.fetchSession(connection, organization: organization, id: id) else {
                 throw StoreError(.notFound, "session not found")
@@ -187,7 +187,7 @@ extension PostgresStore {
     }
 
     private func storeSealed(_ sealed: Data, _ connection: PostgresConnection, organization: String, id: String, now: Int64) async throws {
-        try await connection.query(
+        try await connection.run(
             """
             INSERT INTO session_credentials (organization, session_id, sealed, updated_at) VALUES (\(organization), \(id), \(sealed), \(now))
             ON CONFLICT (organization, session_id) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at
@@ -197,9 +197,9 @@ extension PostgresStore {
     public func credentials(organization: String, id: String) async throws(StoreError) -> Data? {
         try Self.validate(organization: organization, id: id)
         let sealed = try await perform { connection in
-            try await connection.query(
+            try await connection.run(
                 "SELECT sealed FROM session_credentials WHERE organization = \(organization) AND session_id = \(id)", logger: self.logger
-            ).collect().first?.decode(Data.self)
+            ).first?.decode(Data.self)
         }
         return try sealed.map { (sealed) throws(StoreError) in try sealer.open(sealed, organization: organization, session: id) }
     }

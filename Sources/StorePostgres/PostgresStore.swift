@@ -61,10 +61,10 @@ public final class PostgresStore: WalinkStore {
                 let candidate = try sealer.makeKeyCheck()
                 // Another worker may create the check at the same moment: insert only when missing,
                 // then verify whatever won.
-                try await connection.query(
+                try await connection.run(
                     "INSERT INTO metadata (name, value) VALUES (\(keyCheckName), \(candidate)) ON CONFLICT (name) DO NOTHING", logger: logger)
-                return try await connection.query("SELECT value FROM metadata WHERE name = \(keyCheckName)", logger: logger)
-                    .collect().first?.decode(Data.self) ?? Data()
+                return try await connection.run("SELECT value FROM metadata WHERE name = \(keyCheckName)", logger: logger)
+                    .first?.decode(Data.self) ?? Data()
             }
             guard store.sealer.verifyKeyCheck(check) else {
                 throw StoreError(
@@ -176,7 +176,7 @@ public final class PostgresStore: WalinkStore {
     /// makes a decision use a stale instant.
     func now(_ connection: PostgresConnection) async throws -> Int64 {
         if let testClock { return testClock.now.storeMilliseconds }
-        return try await connection.query("SELECT walink_now_ms()", logger: logger).collect().first?.decode(Int64.self) ?? 0
+        return try await connection.run("SELECT walink_now_ms()", logger: logger).first?.decode(Int64.self) ?? 0
     }
 
     /// Runs `body` as one transaction, retried on serialization failures and deadlocks, abandoned
@@ -244,6 +244,16 @@ public final class PostgresStore: WalinkStore {
         default:
             return StoreError(.database, "unexpected failure: \(type(of: error))")
         }
+    }
+}
+
+extension PostgresConnection {
+    /// Runs a statement and reads its whole answer. postgres-nio reports a statement's error only
+    /// when its rows are read, so a statement whose rows nobody reads would fail silently and the
+    /// transaction carry on (then commit as a rollback); every statement here goes through this.
+    @discardableResult
+    func run(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+        try await self.query(query, logger: logger).collect()
     }
 }
 

@@ -62,7 +62,7 @@ struct DemoCommand: AsyncParsableCommand {
         let names = WalinkNames(prefix: "demo-\(UInt32.random(in: .min ... .max)).")
         let worker = Worker(
             configuration: WorkerConfiguration(amqp: amqp, workerID: "demo-worker", names: names),
-            store: store, linking: LinkManager.Configuration(link: link),
+            store: store, linking: LinkManager.Configuration(link: link, drainDuration: .zero),
             authenticator: GatewayAuthenticator(
                 callers: try CallerAuthenticator(configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: store))),
             logger: logger

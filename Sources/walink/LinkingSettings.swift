@@ -7,7 +7,7 @@ import WhatsAppProtocol
 enum LinkingSettings {
     /// `WALINK_WA_URL`, `WALINK_WA_CA_FILE`, `WALINK_WA_ROOT_KEY` (hex), `WALINK_QR_FIRST_SECONDS`,
     /// `WALINK_QR_NEXT_SECONDS`, `WALINK_PAIRING_CODE_SECONDS`, `WALINK_KEEPALIVE_SECONDS`, `WALINK_MAX_PAIRINGS`,
-    /// `WALINK_LEASE_SECONDS`.
+    /// `WALINK_LEASE_SECONDS`, `WALINK_DRAIN_SECONDS`.
     static func configuration(_ environment: [String: String]) throws -> LinkManager.Configuration {
         var link = LinkConfiguration()
         if let text = value(environment, "WALINK_WA_URL") {
@@ -34,6 +34,13 @@ enum LinkingSettings {
         if let interval = try durationRange(environment, "WALINK_KEEPALIVE_SECONDS") { link.keepAliveInterval = interval }
         var configuration = LinkManager.Configuration(link: link)
         if let seconds = try duration(environment, "WALINK_LEASE_SECONDS") { configuration.leaseDuration = seconds }
+        if let text = value(environment, "WALINK_DRAIN_SECONDS") {
+            // 0 is allowed: stop pairings at once on SIGTERM.
+            guard let seconds = Double(text.trimmingCharacters(in: .whitespaces)), seconds >= 0, seconds < 86_400 else {
+                throw SettingsError(message: "WALINK_DRAIN_SECONDS must be a number of seconds (0 or more)")
+            }
+            configuration.drainDuration = .milliseconds(Int64(seconds * 1000))
+        }
         if let text = value(environment, "WALINK_MAX_PAIRINGS") {
             guard let count = Int(text), count > 0 else { throw SettingsError(message: "WALINK_MAX_PAIRINGS must be a positive number") }
             configuration.maximumConcurrentLinks = count

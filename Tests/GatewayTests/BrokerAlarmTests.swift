@@ -54,7 +54,7 @@ import WhatsAppSimulator
                     "WALINK_STORE": "sqlite:\(databasePath)", "WALINK_STORE_KEY": keyHex, "WALINK_LOG_LEVEL": "info",
                     "WALINK_WA_URL": endpoints.webSocketURL, "WALINK_WA_CA_FILE": endpoints.caFilePath ?? "",
                     "WALINK_WA_ROOT_KEY": simulator.rootPublicKeyHex, "WALINK_QR_FIRST_SECONDS": "6", "WALINK_QR_NEXT_SECONDS": "4",
-                    "WALINK_KEEPALIVE_SECONDS": "2-3",
+                    "WALINK_KEEPALIVE_SECONDS": "2-3", "WALINK_DRAIN_SECONDS": "0",
                 ])
             let amqp = try broker.configuration(heartbeat: 30)
             let caller = try TestCaller(names: names, amqp: amqp)

@@ -46,6 +46,8 @@ import Glibc
                     "WALINK_STORE": "sqlite:\(databasePath)", "WALINK_STORE_KEY": keyHex, "WALINK_LOG_LEVEL": "info",
                     "WALINK_WA_URL": endpoints.webSocketURL, "WALINK_WA_CA_FILE": endpoints.caFilePath ?? "",
                     "WALINK_WA_ROOT_KEY": simulator.rootPublicKeyHex, "WALINK_LEASE_SECONDS": "\(Self.lease)",
+                    // SIGTERM at the end stops the survivor's pairing at once.
+                    "WALINK_DRAIN_SECONDS": "0",
                 ])
         }
         let workers = ["one": try startWorker("one"), "two": try startWorker("two")]

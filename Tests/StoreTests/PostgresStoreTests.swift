@@ -21,7 +21,7 @@ import WalinkTestSupport
             }
             #expect(stores.count == 8)
             let versions = try await stores[0].perform { connection in
-                try await connection.query("SELECT version FROM schema_migrations", logger: stores[0].logger).collect().map {
+                try await connection.run("SELECT version FROM schema_migrations", logger: stores[0].logger).map {
                     try $0.decode(Int64.self)
                 }
             }
@@ -45,7 +45,7 @@ import WalinkTestSupport
                 _ = try await store.claimSession(organization: "org-a", session: "s1", by: lease.tenure)
                 #expect(try await store.sessionOwner(organization: "org-a", session: "s1")?.owner == lease.tenure)
                 try await store.perform { connection in
-                    try await connection.query("INSERT INTO clock_offset (offset_ms) VALUES (31000)", logger: store.logger)
+                    try await connection.run("INSERT INTO clock_offset (offset_ms) VALUES (31000)", logger: store.logger)
                 }
                 #expect(try await store.sessionOwner(organization: "org-a", session: "s1") == nil)
                 #expect(try await store.renewWorker(lease.tenure, ttl: .seconds(30)) == nil)

@@ -98,26 +98,26 @@ extension PostgresStore: InspectableStore {
     func storedCredentialCount() async throws -> Int {
         try await perform { connection in
             Int(
-                try await connection.query("SELECT count(*)::BIGINT FROM session_credentials", logger: self.logger).collect().first?.decode(
+                try await connection.run("SELECT count(*)::BIGINT FROM session_credentials", logger: self.logger).first?.decode(
                     Int64.self) ?? -1)
         }
     }
 
     func sealedCredentials(organization: String, id: String) async throws -> Data? {
         try await perform { connection in
-            try await connection.query(
+            try await connection.run(
                 "SELECT sealed FROM session_credentials WHERE organization = \(organization) AND session_id = \(id)", logger: self.logger
             )
-            .collect().first?.decode(Data.self)
+            .first?.decode(Data.self)
         }
     }
 
     func overwriteSealedCredentials(organization: String, id: String, with sealed: Data) async throws {
         try await perform { connection in
-            let changed = try await connection.query(
+            let changed = try await connection.run(
                 "UPDATE session_credentials SET sealed = \(sealed) WHERE organization = \(organization) AND session_id = \(id) RETURNING 1",
                 logger: self.logger
-            ).collect()
+            )
             guard changed.count == 1 else { throw StoreError(.notFound, "no credentials to overwrite") }
         }
     }
@@ -127,12 +127,12 @@ extension PostgresStore: InspectableStore {
         try await perform { connection in
             var bytes = Data()
             for table in ["metadata", "sessions", "session_credentials", "api_keys", "command_replies", "worker_leases", "session_owners"] {
-                for row in try await connection.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(table) t"), logger: self.logger).collect() {
+                for row in try await connection.run(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(table) t"), logger: self.logger) {
                     bytes.append(Data(try row.decode(String.self).utf8))
                 }
             }
             for (table, column) in [("metadata", "value"), ("session_credentials", "sealed"), ("api_keys", "key_hash"), ("command_replies", "body")] {
-                for row in try await connection.query(PostgresQuery(unsafeSQL: "SELECT \(column) FROM \(table)"), logger: self.logger).collect() {
+                for row in try await connection.run(PostgresQuery(unsafeSQL: "SELECT \(column) FROM \(table)"), logger: self.logger) {
                     bytes.append(try row.decode(Data.self))
                 }
             }
@@ -182,7 +182,7 @@ enum TestPostgres {
             backgroundLogger: Logger(label: "walink.test-postgres"))
         let running = Task { await client.run() }
         defer { running.cancel() }
-        try await client.query(statement)
+        _ = try await client.query(statement).collect()
     }
 }
 

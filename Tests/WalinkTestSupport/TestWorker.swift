@@ -60,6 +60,16 @@ public final class TestWorker: Sendable {
         await group.triggerGracefulShutdown()
         _ = try? await task.value
     }
+
+    /// Begins the graceful shutdown SIGTERM begins, without waiting for it (see ``stopped()``).
+    public func beginStopping() async {
+        await group.triggerGracefulShutdown()
+    }
+
+    /// Returns once the worker stopped.
+    public func stopped() async {
+        _ = try? await task.value
+    }
 }
 
 /// A caller: publishes commands and collects replies (Direct Reply-to by default, or its own

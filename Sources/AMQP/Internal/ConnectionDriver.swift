@@ -43,6 +43,8 @@ final class ConnectionDriver {
     /// The consumer of the last delivery (see ``consumer(tagged:)``).
     private var lastConsumer: (tag: String, spec: AMQPConsumerSpec?)?
     private var consumersStopped = false
+    /// Queues whose consumer was cancelled on request; not consumed again after a reconnect.
+    private var stoppedQueues: Set<String> = []
     /// Delivery tags of this connection that still need an ack or reject, ascending.
     @exclusivity(unchecked) private var unsettled: [UInt64] = []
     /// Tags acked by the commands of the current batch, or by confirms just read (publishes with
@@ -161,8 +163,8 @@ final class ConnectionDriver {
                 case .declareQueue(_, let continuation): continuation.resume(returning: .failure(AMQPError(.connectionLost)))
                 case .queueExists(_, let continuation), .deleteQueue(_, let continuation):
                     continuation.resume(returning: .failure(AMQPError(.connectionLost)))
-                case .stopConsuming(let continuation):
-                    consumersStopped = true
+                case .stopConsuming(let queue, let continuation):
+                    if let queue { stoppedQueues.insert(queue) } else { consumersStopped = true }
                     continuation.resume()
                 case .close(let continuation):
                     closeWaiters.append(continuation)
@@ -232,7 +234,7 @@ final class ConnectionDriver {
         batchAcks.removeAll()
         consumerTags.removeAll()
         if !consumersStopped {
-            for spec in client.consumers { try startConsumer(spec, on: state) }
+            for spec in client.consumers where !stoppedQueues.contains(spec.queue) { try startConsumer(spec, on: state) }
         }
     }
 
@@ -408,16 +410,16 @@ final class ConnectionDriver {
                 continuation.resume(returning: .failure(error))
                 throw error
             }
-        case .stopConsuming(let continuation):
-            consumersStopped = true
+        case .stopConsuming(let queue, let continuation):
+            if let queue { stoppedQueues.insert(queue) } else { consumersStopped = true }
             // Resumed whatever happens: a connection lost now also stops the consumers.
             defer { continuation.resume() }
-            for tag in consumerTags.keys {
+            for (tag, spec) in consumerTags where queue == nil || spec.queue == queue {
                 let arena = CArena()
                 amqp_basic_cancel(state, Self.channel, arena.bytes(tag))
                 try Self.check(amqp_get_rpc_reply(state), code: .channelClosed, what: "basic.cancel")
+                consumerTags.removeValue(forKey: tag)
             }
-            consumerTags.removeAll()
         case .close(let continuation):
             closeWaiters.append(continuation)
         }

@@ -32,11 +32,18 @@ public final class LinkManager: Service, Sendable {
         public var leaseDuration: Duration
         /// Links one worker runs at once; more get 503.
         public var maximumConcurrentLinks: Int
+        /// On graceful shutdown, how long running pairings may go on to finish by themselves before
+        /// they are stopped (`WALINK_DRAIN_SECONDS`).
+        public var drainDuration: Duration
 
-        public init(link: LinkConfiguration, leaseDuration: Duration = .seconds(30), maximumConcurrentLinks: Int = 1000) {
+        public init(
+            link: LinkConfiguration, leaseDuration: Duration = .seconds(30), maximumConcurrentLinks: Int = 1000,
+            drainDuration: Duration = .seconds(200)
+        ) {
             self.link = link
             self.leaseDuration = leaseDuration
             self.maximumConcurrentLinks = maximumConcurrentLinks
+            self.drainDuration = drainDuration
         }
     }
 
@@ -115,6 +122,8 @@ public final class LinkManager: Service, Sendable {
     /// The running links, and who waits for there to be none.
     private struct ActiveLinks {
         var links: [Key: ActiveLink] = [:]
+        var draining = false
+        var drainingWaiters: [CheckedContinuation<Void, Never>] = []
         var idleWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextWaiterID = 0
     }
@@ -137,6 +146,45 @@ public final class LinkManager: Service, Sendable {
             }
             await tenure.retire()
         } onGracefulShutdown: {
+            self.beginDraining()
+        }
+    }
+
+    /// Whether graceful shutdown began: new pairings are refused while running ones finish.
+    public var isDraining: Bool { active.withLock { $0.draining } }
+
+    /// Returns once graceful shutdown began (at once if it did).
+    public func waitUntilDraining() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let draining = active.withLock { state in
+                if !state.draining { state.drainingWaiters.append(continuation) }
+                return state.draining
+            }
+            if draining { continuation.resume() }
+        }
+    }
+
+    /// Graceful shutdown: refuse new pairings (503), let the running ones finish by themselves for up
+    /// to the drain time, then stop what is left (``shutdown()``).
+    private func beginDraining() {
+        let (alreadyDraining, waiters) = active.withLock { state in
+            defer {
+                state.draining = true
+                state.drainingWaiters = []
+            }
+            return (state.draining, state.drainingWaiters)
+        }
+        for waiter in waiters { waiter.resume() }
+        guard !alreadyDraining else { return }
+        logger.info("Draining: no new pairings; running ones may finish", metadata: ["walink.pairings": "\(activeCount)"])
+        let limit = configuration.drainDuration
+        Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.waitUntilIdle() }
+                group.addTask { try? await Task.sleep(for: limit) }
+                await group.next()
+                group.cancelAll()
+            }
             self.shutdown()
         }
     }
@@ -237,6 +285,7 @@ public final class LinkManager: Service, Sendable {
     }
 
     private func startLink(_ key: Key) async throws(GatewayError) -> Location {
+        guard !isDraining else { throw GatewayError.draining }
         // A first look spares the store a write when this worker is full anyway.
         guard activeCount < configuration.maximumConcurrentLinks else { throw GatewayError.tooManyLinks }
         // While the worker (re-)registers its tenure, a command waits a little for it.
@@ -429,6 +478,8 @@ public final class LinkManager: Service, Sendable {
 
 extension GatewayError {
     static let tooManyLinks = GatewayError(.unavailable, "this worker links too many sessions at once; try again shortly")
+    static let draining = GatewayError(
+        .unavailable, "this worker is shutting down and takes no new pairings; try again (another worker will)", details: ["retryAfter": 1])
     static let noTenure = GatewayError(
         .unavailable, "this worker cannot own sessions right now (its lease in the session store is not renewed); try again",
         details: ["reason": "store_unavailable", "retryAfter": 1])

@@ -9,9 +9,11 @@ import Store
 /// pipeline and the consumer that feeds it. Run ``services`` in one `ServiceGroup`.
 ///
 /// The order of ``services`` is the order of dependence, so the group's reverse-order graceful
-/// shutdown is the worker's: first the consumer stops taking commands and answers the ones in
-/// flight, then the pairings end (their last events still go out), then the connection waits for
-/// the broker's confirms and closes.
+/// shutdown is the worker's drain: first it stops taking commands from `walink.commands` (other
+/// workers take them), then its pairings may finish for up to the drain time while it still answers
+/// the commands forwarded to it (new pairings get 503), then they are stopped (their last events
+/// still go out) and its tenure retired, then the consumer answers what it holds, and finally the
+/// connection waits for the broker's confirms and closes.
 public struct Worker: Sendable {
     public let configuration: WorkerConfiguration
     /// The worker's broker connection; other components publish through it.
@@ -45,16 +47,16 @@ public struct Worker: Sendable {
             logger: logger
         )
 
-        var handlers: [any CommandHandler] = [WorkerPing(workerID: configuration.workerID)]
         var links: LinkManager? = nil
+        if let store, let linking {
+            links = LinkManager(
+                configuration: linking, workerID: configuration.workerID, store: store,
+                events: EventPublisher(amqp: amqp, names: configuration.names, timeout: configuration.publishTimeout, logger: logger),
+                eventLoopGroup: eventLoopGroup, logger: logger
+            )
+        }
+        var handlers: [any CommandHandler] = [WorkerPing(workerID: configuration.workerID, links: links)]
         if let store {
-            if let linking {
-                links = LinkManager(
-                    configuration: linking, workerID: configuration.workerID, store: store,
-                    events: EventPublisher(amqp: amqp, names: configuration.names, timeout: configuration.publishTimeout, logger: logger),
-                    eventLoopGroup: eventLoopGroup, logger: logger
-                )
-            }
             handlers += [
                 SessionCreate(store: store), SessionGet(), SessionList(store: store),
                 SessionDelete(store: store, links: links), SessionMe(),
@@ -76,9 +78,9 @@ public struct Worker: Sendable {
 
     /// The worker's services in dependency order; graceful shutdown stops them last to first.
     public var services: [any Service] {
-        var services: [any Service] = [amqp]
+        var services: [any Service] = [amqp, consumer]
         if let links { services.append(links) }
-        services.append(consumer)
+        services.append(CommandIntake(amqp: amqp, sharedQueue: configuration.names.commandsQueue))
         return services
     }
 }

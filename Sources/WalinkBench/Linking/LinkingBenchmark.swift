@@ -48,7 +48,7 @@ enum LinkingBenchmark {
         let names = WalinkNames(prefix: "bench-link-\(UInt32.random(in: .min ... .max)).")
         let worker = Worker(
             configuration: WorkerConfiguration(amqp: options.amqp, workerID: "bench-linker", concurrency: 256, names: names),
-            store: store, linking: LinkManager.Configuration(link: link, maximumConcurrentLinks: options.memorySessions + 100),
+            store: store, linking: LinkManager.Configuration(link: link, maximumConcurrentLinks: options.memorySessions + 100, drainDuration: .zero),
             authenticator: GatewayAuthenticator(
                 callers: try CallerAuthenticator(configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: store))),
             logger: logger

@@ -33,6 +33,9 @@ struct LinkingHarness {
         var keepAlive: ClosedRange<Duration>? = nil
         /// The worker lease.
         var lease: Duration = .seconds(30)
+        /// How long pairings may finish on graceful shutdown (none by default: stopping a test's
+        /// worker stops its pairings at once).
+        var drain: Duration = .zero
     }
 
     static func start(
@@ -103,7 +106,7 @@ struct LinkingHarness {
         link.nextQRLifetime = timing.nextQR
         link.pairingCodeLifetime = timing.pairingCode
         if let keepAlive = timing.keepAlive { link.keepAliveInterval = keepAlive }
-        return LinkManager.Configuration(link: link, leaseDuration: timing.lease, maximumConcurrentLinks: maxLinks)
+        return LinkManager.Configuration(link: link, leaseDuration: timing.lease, maximumConcurrentLinks: maxLinks, drainDuration: timing.drain)
     }
 
     func stop() async {
