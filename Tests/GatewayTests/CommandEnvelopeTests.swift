@@ -11,7 +11,7 @@ import WalinkTestSupport
         let caller = try TestCaller(names: worker.names)
         let reply = try await caller.call("worker.ping")
         #expect(reply.status == 200)
-        #expect(reply.body == ["worker": "test-worker", "version": .string(WalinkVersion.current)])
+        #expect(reply.body == ["worker": "test-worker", "version": .string(WalinkVersion.current), "draining": false])
         #expect(reply.delivery.properties.contentType == "application/json")
         await caller.close()
         await worker.stop()

@@ -56,6 +56,49 @@ import WalinkTestSupport
         }
     }
 
+    /// Two workers on two machines (two stores, two pools, one database): the first's tenure lapses
+    /// by the database's clock, the second takes the session over, and everything the first still
+    /// tries to write about it changes nothing.
+    @Test func aStaleOwnerOnAnotherMachineWritesNothing() async throws {
+        try await TestPostgres.withDatabase { settings in
+            try await closing(try await TestPostgres.open(settings)) { first in
+                try await closing(try await TestPostgres.open(settings)) { second in
+                    _ = try await first.createSession(organization: "org-a", id: "s1", name: nil)
+                    let stale = try await first.registerWorker("w1", ttl: .seconds(30)).tenure
+                    #expect(try await first.claimSession(organization: "org-a", session: "s1", by: stale).isGranted)
+                    _ = try await first.setStatus(organization: "org-a", id: "s1", status: .pairing, fence: stale)
+                    // w1's machine stops renewing; 31 s later by the database's clock w2 registers (its lease
+                    // counts from then) and takes the session over.
+                    try await second.perform { connection in
+                        try await connection.run("INSERT INTO clock_offset (offset_ms) VALUES (31000)", logger: second.logger)
+                    }
+                    let current = try await second.registerWorker("w2", ttl: .seconds(30)).tenure
+                    #expect(try await second.claimSession(organization: "org-a", session: "s1", by: current).isGranted)
+
+                    for attempt in 0..<4 {
+                        await #expect(throws: StoreError(.leaseLost)) {
+                            switch attempt {
+                            case 0: _ = try await first.setStatus(organization: "org-a", id: "s1", status: .failed, fence: stale)
+                            case 1:
+                                _ = try await first.markPaired(
+                                    organization: "org-a", id: "s1", identity: sampleIdentity, credentials: Data("stale".utf8), fence: stale)
+                            case 2: _ = try await first.unpair(organization: "org-a", id: "s1", status: .loggedOut, fence: stale)
+                            default: _ = try await first.claimSession(organization: "org-a", session: "s1", by: stale)
+                            }
+                        }
+                    }
+                    #expect(try await first.releaseSession(organization: "org-a", session: "s1", by: stale) == false)
+                    #expect(try await first.renewWorker(stale, ttl: .seconds(30)) == nil)
+                    let session = try #require(try await second.session(organization: "org-a", id: "s1"))
+                    #expect(session.status == .pairing)
+                    #expect(session.identity == nil)
+                    #expect(try await second.credentials(organization: "org-a", id: "s1") == nil)
+                    #expect(try await second.sessionOwner(organization: "org-a", session: "s1")?.owner == current)
+                }
+            }
+        }
+    }
+
     @Test func aDatabaseNobodyListensOnFailsTheStartInTime() async throws {
         var settings = try TestPostgres.settings()
         settings.port = 1  // nothing listens on port 1 of the loopback
