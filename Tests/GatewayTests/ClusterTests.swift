@@ -131,6 +131,7 @@ import Glibc
             }
 
             var worker = try await startWorker(0)
+            var workers = [worker]
             let caller = try TestCaller(names: names, amqp: try broker.configuration())
             let deadLetters = AMQPClient(configuration: try broker.configuration(), consumers: [AMQPConsumerSpec(queue: names.deadQueue)])
             try await withRunningClient(deadLetters) { _, dead in
@@ -148,6 +149,7 @@ import Glibc
                     kill(worker.processIdentifier, SIGKILL)
                     _ = await worker.exits.wait(count: 1)
                     worker = try await startWorker(generation)
+                    workers.append(worker)
                 }
 
                 let replies = await caller.replies.wait(timeout: .seconds(240)) { items in
@@ -155,6 +157,8 @@ import Glibc
                 }
                 #expect(replies != nil, "answered: \(caller.replies.items.compactMap(\.properties.correlationID).sorted())")
                 #expect(caller.replies.items.allSatisfy { $0.properties.headers?["status"]?.intValue == 200 })
+                // The queue alone would have dead-lettered them: a worker re-published them on the way.
+                #expect(workers.contains { $0.log.items.contains { $0.text.contains("Command re-published near the delivery limit") } })
                 // A dead letter would have come at a kill, a minute or more ago.
                 #expect(dead.items.isEmpty, "dead-lettered: \(dead.items.compactMap(\.properties.correlationID).sorted())")
             }

@@ -75,13 +75,14 @@ public final class CommandConsumer: Service, Sendable {
         let started = ContinuousClock.now
         let envelope = CommandEnvelope(delivery, names: configuration.names)
         let log = CommandLog(logger: logger, command: envelope.command, correlationID: envelope.correlationID)
-        log.debug("Command started", metadata: ["amqp.redelivered": "\(delivery.redelivered)"])
+        // Not run here: re-published (or dead-lettered), so "Command started" below means it runs.
         if let deliveries = delivery.properties.headers?["x-delivery-count"]?.intValue, deliveries >= configuration.deliveryLimit - 1,
             !delivery.isBodyDiscarded
         {
             await renew(delivery, deliveries: deliveries, log: log)
             return
         }
+        log.debug("Command started", metadata: ["amqp.redelivered": "\(delivery.redelivered)"])
 
         var answer: CommandAnswer
         switch await pipeline.run(envelope) {
