@@ -73,6 +73,52 @@ import WalinkTestSupport
         await caller.close()
     }
 
+    /// A command one return short of the queue's delivery limit is re-published by the worker and
+    /// answered; one whose carried total (`x-walink-deliveries`) reaches the worker's own limit of 20
+    /// is dead-lettered instead, so a poison command still stops.
+    @Test func nearTheQueueLimitAWorkerRepublishesUntilItsOwnLimit() async throws {
+        let names = WalinkNames(prefix: TestBroker.uniqueName("t") + ".")
+        // A consumer that gives the commands back stands in for workers that died holding them.
+        let returner = AMQPClient(
+            configuration: try TestBroker.configuration(), topology: WalinkTopology.topology(commandNames: ["worker.ping"], names: names),
+            consumers: [AMQPConsumerSpec(queue: names.commandsQueue, prefetch: 10)])
+        let caller = try TestCaller(names: names)
+        func returns(_ delivery: AMQPDelivery) -> Int { delivery.properties.headers?["x-delivery-count"]?.intValue ?? 0 }
+        try await withRunningClient(returner) { returner, deliveries in
+            try await caller.send("worker.ping", correlationID: "fresh")
+            try await caller.send("worker.ping", correlationID: "worn", headers: [CommandEnvelopeHeader.deliveries: .int32(19)])
+            // Given back until both arrive with 3 returns; closing the connection adds the 4th.
+            var handled = 0
+            var held: Set<String> = []
+            while held.count < 2 {
+                let seen = handled
+                let items = try #require(await deliveries.wait(until: { $0.count > seen }))
+                for delivery in items[handled...] {
+                    if returns(delivery) < 3 {
+                        returner.reject(delivery, requeue: true)
+                    } else {
+                        held.insert(delivery.properties.correlationID ?? "")
+                    }
+                }
+                handled = items.count
+            }
+        }
+        try await withRunningClient(try deadLetters(names)) { dead, received in
+            let logs = LogCapture()
+            let worker = try await TestWorker.start(names: names, logger: logs.logger(label: "republishing"))
+            #expect(try await caller.reply(to: "fresh").status == 200)
+            // Answered from the re-published copy, not from the delivery one return short of the limit.
+            #expect(logs.all.contains { $0.contains("Command re-published near the delivery limit") && $0.contains("fresh") })
+            let letter = try #require(await received.wait(count: 1)).first!
+            #expect(letter.properties.correlationID == "worn")
+            #expect(letter.properties.headers?["x-first-death-reason"]?.stringValue == "rejected")
+            #expect(!caller.replies.items.contains { $0.properties.correlationID == "worn" })
+            dead.ack(letter)
+            await worker.stop()
+        }
+        await caller.close()
+    }
+
     @Test func aReplyToAMissingQueueIsKeptInTheDeadLetterQueue() async throws {
         let worker = try await TestWorker.start()
         let caller = try TestCaller(names: worker.names)
@@ -87,4 +133,9 @@ import WalinkTestSupport
         await caller.close()
         await worker.stop()
     }
+}
+
+/// The header in which a worker carries a command's deliveries across re-publishing.
+enum CommandEnvelopeHeader {
+    static let deliveries = "x-walink-deliveries"
 }

@@ -2,7 +2,6 @@ import AMQP
 import Logging
 import Metrics
 import ServiceLifecycle
-import Synchronization
 
 /// The AMQP side of the worker: takes deliveries from `walink.commands` and this worker's own
 /// queue, hands each to the ``CommandPipeline``, and carries out its outcome: the answer goes to
@@ -10,9 +9,10 @@ import Synchronization
 /// a command nobody can be told about is dead-lettered. Each delivery is acked only once its answer
 /// or forward was confirmed by the broker.
 ///
-/// Graceful shutdown (the first service to stop in the worker's ``ServiceGroup``): take no new
-/// commands, let the ones in flight finish and be answered, then return. Deliveries received but
-/// not started are requeued by the broker when the connection closes, so nothing is lost.
+/// Graceful shutdown (after ``CommandIntake`` left `walink.commands` and the links drained): cancel
+/// the remaining consumer, answer every command received (in flight or still buffered), then
+/// return. Nothing is left for the broker to requeue, so a scale-in adds nothing to any command's
+/// delivery count.
 public final class CommandConsumer: Service, Sendable {
     let amqp: AMQPClient
     let pipeline: CommandPipeline
@@ -45,27 +45,27 @@ public final class CommandConsumer: Service, Sendable {
         // everything else (the store, links, other workers), so the connection is never held up
         // for long; a handler with heavy work of its own must move it off this executor.
         let workers = max(1, amqp.consumers.reduce(0) { $0 + Int($1.prefetch) })
-        let stopping = StopFlag()
         await withDiscardingTaskGroup { running in
             for _ in 0..<workers {
                 running.addTask(executorPreference: amqp.executor) {
-                    for await delivery in self.amqp.deliveries {
-                        // Deliveries still buffered at graceful shutdown stay for the broker to requeue.
-                        if stopping.isSet { break }
-                        await self.process(delivery)
-                    }
+                    // Every delivery received is run, also those still buffered at graceful shutdown:
+                    // given back, each would count as a delivery against the queue's limit on 3.10.
+                    for await delivery in self.amqp.deliveries { await self.process(delivery) }
                 }
             }
             // Graceful shutdown ends the deliveries (not `cancelOnGracefulShutdown()`, which would
-            // cancel the commands in flight): the workers finish what they hold and stop.
+            // cancel the commands in flight), but only once the broker confirmed the basic.cancel:
+            // from then on nothing new arrives, so the workers finish all they hold and stop, and
+            // the connection closes with no command unacked (none counted as a failed delivery).
             await withGracefulShutdownHandler {
                 await amqp.deliveries.ended()
             } onGracefulShutdown: { [amqp] in
-                stopping.set()
-                amqp.finishDeliveries()
+                Task {
+                    await amqp.stopConsuming()
+                    amqp.finishDeliveries()
+                }
             }
             logger.info("Worker stopping: no new commands; finishing the ones in flight")
-            await amqp.stopConsuming()
         }
         logger.info("Commands in flight answered")
     }
@@ -76,6 +76,13 @@ public final class CommandConsumer: Service, Sendable {
         let started = ContinuousClock.now
         let envelope = CommandEnvelope(delivery, names: configuration.names)
         let log = CommandLog(logger: logger, command: envelope.command, correlationID: envelope.correlationID)
+        // Not run here: re-published (or dead-lettered), so "Command started" below means it runs.
+        if let deliveries = delivery.properties.headers?["x-delivery-count"]?.intValue, deliveries >= configuration.deliveryLimit - 1,
+            !delivery.isBodyDiscarded
+        {
+            await renew(delivery, deliveries: deliveries, log: log)
+            return
+        }
         log.debug("Command started", metadata: ["amqp.redelivered": "\(delivery.redelivered)"])
 
         var answer: CommandAnswer
@@ -99,6 +106,54 @@ public final class CommandConsumer: Service, Sendable {
                 "walink.status": "\(answer.status)", "walink.duration_ms": "\(elapsed.wholeMilliseconds)", "walink.delivered": "\(delivered)",
             ]
         )
+    }
+
+    // MARK: - Delivery count
+
+    /// Puts a command near the queue's delivery limit back as a new message, its count carried in
+    /// ``CommandEnvelope/deliveriesHeader``, or dead-letters it once that total reaches
+    /// ``WorkerConfiguration/attemptLimit``.
+    ///
+    /// Why: RabbitMQ 3.10's quorum queue counts every return in `x-delivery-count`, and a worker
+    /// that dies (SIGKILL, OOM, its node lost) returns every command it held, up to its prefetch.
+    /// A healthy command that was merely there when workers died would be dead-lettered after the
+    /// queue's 5; neither the broker nor a worker can tell it from the command that killed them.
+    /// The queue's argument cannot change on a running broker (redeclaring fails), so the worker
+    /// raises the bound itself: a command arriving one return short of the limit is re-published
+    /// (confirmed, then the original acked), and only a command that has been through
+    /// `attemptLimit` deliveries in all is dead-lettered as poison. Re-published one short, a kill
+    /// between the delivery and the confirm still leaves it a delivery. If the worker dies after
+    /// the confirm but before the ack, the command exists twice: `message_id` deduplication
+    /// answers the second from the recorded answer.
+    nonisolated(nonsending) func renew(_ delivery: AMQPDelivery, deliveries: Int, log: CommandLog) async {
+        var properties = delivery.properties
+        var headers = properties.headers ?? AMQPTable()
+        let total = (headers[CommandEnvelope.deliveriesHeader]?.intValue ?? 0) + deliveries
+        guard total < configuration.attemptLimit else {
+            log.warning("Command dead-lettered: delivered too often", metadata: ["walink.deliveries": "\(total)"])
+            amqp.reject(delivery, requeue: false)
+            return
+        }
+        headers[CommandEnvelope.deliveriesHeader] = .int32(Int32(clamping: total))
+        headers["x-delivery-count"] = nil
+        properties.headers = headers
+        // RabbitMQ checks user_id against the publishing connection's user, which is ours now.
+        properties.userID = nil
+        do {
+            // The same exchange and routing key: the command name travels as it came.
+            let outcome = try await amqp.publish(
+                AMQPMessage(body: delivery.body, properties: properties), exchange: delivery.exchange, routingKey: delivery.routingKey,
+                mandatory: true, timeout: configuration.publishTimeout, acking: delivery)
+            guard outcome == .acked else {
+                log.warning("Command not re-published; requeued", metadata: ["amqp.outcome": "\(outcome)"])
+                amqp.reject(delivery, requeue: true)
+                return
+            }
+            log.info("Command re-published near the delivery limit", metadata: ["walink.deliveries": "\(total)"])
+        } catch {
+            log.warning("Command not re-published; requeued", metadata: ["amqp.error": "\(error)"])
+            amqp.reject(delivery, requeue: true)
+        }
     }
 
     // MARK: - Forwarding
@@ -173,15 +228,10 @@ public final class CommandConsumer: Service, Sendable {
     }
 }
 
-/// Set once, read from any thread.
-private final class StopFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    var isSet: Bool { value.load(ordering: .acquiring) }
-    func set() { value.store(true, ordering: .releasing) }
-}
-
 extension CommandEnvelope {
     static let forwardedByHeader = "x-walink-forwarded-by"
+    /// Deliveries of a command before a worker re-published it (see ``CommandConsumer/renew(_:deliveries:log:)``).
+    static let deliveriesHeader = "x-walink-deliveries"
 
     /// The command in a delivery: named by the routing key when sent through `walink.commands`, or
     /// by the `type` property when sent straight to the queue (whose routing key is then the queue

@@ -9,8 +9,12 @@ public struct WorkerConfiguration: Sendable {
     public var concurrency: UInt16
     /// Largest command body accepted, in bytes; bigger ones get a 400.
     public var maxBodySize: Int
-    /// Deliveries of one command before the queue dead-letters it.
+    /// Deliveries of one command before the queue dead-letters it (the queue's `x-delivery-limit`).
     public var deliveryLimit: Int
+    /// Deliveries of one command, across re-publishing, before the worker dead-letters it. Above
+    /// ``deliveryLimit``: on RabbitMQ 3.10 each worker death counts against every command it held
+    /// (see `CommandConsumer.renew`).
+    public var attemptLimit: Int
     /// How long answers are remembered for `message_id` deduplication, and how many.
     public var idempotencyTimeToLive: Duration
     public var idempotencyCapacity: Int
@@ -27,6 +31,7 @@ public struct WorkerConfiguration: Sendable {
         concurrency: UInt16 = 64,
         maxBodySize: Int = 64 * 1024,
         deliveryLimit: Int = WalinkTopology.defaultDeliveryLimit,
+        attemptLimit: Int = 20,
         idempotencyTimeToLive: Duration = .seconds(15 * 60),
         idempotencyCapacity: Int = 100_000,
         publishTimeout: Duration = .seconds(30),
@@ -38,6 +43,7 @@ public struct WorkerConfiguration: Sendable {
         self.concurrency = concurrency
         self.maxBodySize = maxBodySize
         self.deliveryLimit = deliveryLimit
+        self.attemptLimit = attemptLimit
         self.idempotencyTimeToLive = idempotencyTimeToLive
         self.idempotencyCapacity = idempotencyCapacity
         self.publishTimeout = publishTimeout

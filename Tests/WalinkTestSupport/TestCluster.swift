@@ -1,0 +1,67 @@
+import AMQP
+import Foundation
+
+/// A private 3-node RabbitMQ cluster (`scripts/broker-cluster`) on ports `basePort` … `basePort + 2`,
+/// for tests that kill a node under a running worker.
+public struct PrivateCluster: Sendable {
+    public let basePort: Int
+
+    public init(basePort: Int = 5721) { self.basePort = basePort }
+
+    /// The ports of nodes 1, 2 and 3.
+    public var ports: [Int] { (0..<3).map { basePort + $0 } }
+
+    /// Every node in one URL, as `WALINK_AMQP_URL` takes a cluster.
+    public var url: String { "amqp://guest:guest@" + ports.map { "127.0.0.1:\($0)" }.joined(separator: ",") + "/" }
+
+    /// One node's URL (a client that must stay on that node).
+    public func url(node: Int) -> String { "amqp://guest:guest@127.0.0.1:\(ports[node - 1])/" }
+
+    /// The node number (1-3) listening on `port`.
+    public func node(port: Int) -> Int? { ports.firstIndex(of: port).map { $0 + 1 } }
+
+    public func configuration(url: String? = nil, heartbeat: Int = 5) throws -> AMQPConfiguration {
+        var configuration = try AMQPConfiguration(url: url ?? self.url)
+        configuration.heartbeatSeconds = heartbeat
+        configuration.connectTimeoutSeconds = 5
+        configuration.reconnectInitialDelay = 0.05
+        configuration.reconnectMaxDelay = 0.5
+        return configuration
+    }
+
+    public func start() async throws { try await run("start") }
+    public func stop() async throws { try await run("stop") }
+    /// SIGKILL of node `node`'s VM; returns once it is gone.
+    public func kill(node: Int) async throws { try await run("kill", ["\(node)"]) }
+    public func startNode(_ node: Int) async throws { try await run("start-node", ["\(node)"]) }
+
+    /// Starts the cluster, runs `body` and removes the cluster again, also when `body` throws (the
+    /// stop awaited off the cooperative pool, as ``PrivateBroker/with(port:tls:_:)`` does).
+    public static func with<Result: Sendable>(basePort: Int = 5721, _ body: (PrivateCluster) async throws -> Result) async throws -> Result {
+        let cluster = PrivateCluster(basePort: basePort)
+        // A cluster left behind by an interrupted run would be joined, stale, instead of made anew.
+        try await cluster.stop()
+        try await cluster.start()
+        let result: Result
+        do {
+            result = try await body(cluster)
+        } catch {
+            try? await cluster.stop()
+            throw error
+        }
+        try await cluster.stop()
+        return result
+    }
+
+    private func run(_ verb: String, _ extra: [String] = []) async throws {
+        let script = TestBroker.packageRoot.appendingPathComponent("scripts/broker-cluster").path
+        var environment = ProcessInfo.processInfo.environment
+        environment["WALINK_CLUSTER_PORT"] = String(basePort)
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("walink-cluster-\(basePort)-\(verb).log")
+        let status = try await runProgramInBackground(script, [verb] + extra, environment: environment, outputFile: log.path)
+        guard status == 0 else {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            throw BrokerControlError(message: "scripts/broker-cluster \(verb) (port \(basePort)) failed: \(text)")
+        }
+    }
+}
