@@ -24,12 +24,21 @@ extension PostgresStore {
                     "DELETE FROM command_replies WHERE key IN (SELECT key FROM command_replies WHERE expires_at <= \(now) LIMIT 1000)",
                     logger: self.logger)
             }
-            // A key recorded before but expired may be recorded anew (as in SQLite, where it was swept first).
-            try await connection.run(
+            // The first record of a key wins. DO NOTHING (not DO UPDATE … WHERE) because a
+            // DO UPDATE locks the live row even when its WHERE fails, so concurrent saves of one
+            // key would queue behind each other's commits (and run into lock_timeout).
+            let inserted = try await connection.run(
                 """
                 INSERT INTO command_replies (key, status, body, expires_at) VALUES (\(key), \(Int64(status)), \(body), \(now + ttlMilliseconds))
-                ON CONFLICT (key) DO UPDATE SET status = excluded.status, body = excluded.body, expires_at = excluded.expires_at
-                WHERE command_replies.expires_at <= \(now)
+                ON CONFLICT (key) DO NOTHING RETURNING 1
+                """, logger: self.logger)
+            guard inserted.isEmpty else { return }
+            // A key recorded before but expired may be recorded anew (as in SQLite, where it was swept
+            // first); a live record is neither changed nor locked.
+            try await connection.run(
+                """
+                UPDATE command_replies SET status = \(Int64(status)), body = \(body), expires_at = \(now + ttlMilliseconds)
+                WHERE key = \(key) AND expires_at <= \(now)
                 """, logger: self.logger)
         }
     }

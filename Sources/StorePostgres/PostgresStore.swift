@@ -135,10 +135,13 @@ public final class PostgresStore: WalinkStore {
         }
         configuration.options.connectTimeout = max(timeout, .seconds(1))
         configuration.options.maximumConnections = 16
-        // Server-side bounds: they end work on the server, not a dead network (the call deadline does that).
+        // Server-side bounds: they end work on the server, not a dead network (the call deadline does
+        // that). A lock is waited for as long as the call itself may take, not longer: by then the
+        // caller was answered 503 and the work is only holding a connection.
+        let callSeconds = max(1, Int(timeout.components.seconds))
         configuration.options.additionalStartupParameters = [
-            ("application_name", "walink"), ("statement_timeout", "15s"), ("lock_timeout", "5s"),
-            ("idle_in_transaction_session_timeout", "30s"),
+            ("application_name", "walink"), ("statement_timeout", "\(max(15, 3 * callSeconds))s"), ("lock_timeout", "\(callSeconds)s"),
+            ("idle_in_transaction_session_timeout", "\(max(30, 6 * callSeconds))s"),
         ]
         return configuration
     }
