@@ -260,6 +260,29 @@ import WhatsAppSimulator
         await harness.stop()
     }
 
+    @Test func concurrentStartsNeverOvershootThePairingLimit() async throws {
+        let harness = try await LinkingHarness.start(maxLinks: 3)
+        let ids = (0..<12).map { "limited-\($0)" }
+        for id in ids { try await harness.createSession(id) }
+        // All twelve at once: the limit is checked where a link is registered, so no two starts
+        // can both see room for one more.
+        let statuses = try await withThrowingTaskGroup(of: (String, Int).self) { group in
+            for id in ids { group.addTask { (id, try await harness.call("session.qr", ["session": .string(id)]).status) } }
+            var statuses: [String: Int] = [:]
+            for try await (id, status) in group { statuses[id] = status }
+            return statuses
+        }
+        let started = statuses.filter { $0.value == 404 }.map(\.key)
+        #expect(started.count == 3)
+        #expect(statuses.values.filter { $0 == 503 }.count == 9)
+        #expect(harness.worker.links?.activeCount == 3)
+        // A refused start leaves no claim behind: another worker could take that session at once.
+        for id in ids where !started.contains(id) {
+            #expect(try await harness.store.sessionOwner(organization: "acme", session: id) == nil)
+        }
+        await harness.stop()
+    }
+
     @Test func aHundredSessionsPairAtOnceOnOneWorker() async throws {
         let harness = try await LinkingHarness.start()
         let ids = (0..<100).map { "bulk-\($0)" }
