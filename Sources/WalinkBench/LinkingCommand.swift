@@ -1,6 +1,7 @@
 import AMQP
 import ArgumentParser
 import Foundation
+import Gateway
 
 struct LinkingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,8 +17,11 @@ struct LinkingCommand: AsyncParsableCommand {
     @Option(help: "The broker (default: $WALINK_AMQP_URL, else amqp://guest:guest@127.0.0.1:5696/).")
     var amqpURL: String?
 
-    @Option(help: "Sessions waiting for a scan at once for the memory measurement.")
-    var sessions = 1000
+    @Option(help: "Sessions waiting for a scan at once for the memory and CPU measurements.")
+    var sessions = 10_000
+
+    @Option(help: "Seconds over which the worker's CPU is measured while the sessions wait.")
+    var idleSeconds = 30
 
     @Option(help: "session.qr samples.")
     var qrSamples = 40
@@ -35,6 +39,11 @@ struct LinkingCommand: AsyncParsableCommand {
         var options = LinkingBenchmark.Options(
             amqp: try AMQPConfiguration(url: url, environment: ProcessInfo.processInfo.environment), walinkBinary: binary)
         options.memorySessions = sessions
+        options.idleWindow = .seconds(idleSeconds)
+        // A socket per session, in this process and in the simulator's.
+        if let openFiles = OpenFileLimit.raiseToHardLimit(), openFiles < sessions + OpenFileLimit.reserve + 100 {
+            throw BenchmarkError("\(sessions) sessions need more open files than the limit of \(openFiles) (ulimit -Hn)")
+        }
         options.qrSamples = qrSamples
         options.codeSamples = codeSamples
         print("linking benchmark against walink sim; \(ProcessInfo.processInfo.activeProcessorCount) CPUs")

@@ -8,7 +8,10 @@ enum LinkingSettings {
     /// `WALINK_WA_URL`, `WALINK_WA_CA_FILE`, `WALINK_WA_ROOT_KEY` (hex), `WALINK_QR_FIRST_SECONDS`,
     /// `WALINK_QR_NEXT_SECONDS`, `WALINK_PAIRING_CODE_SECONDS`, `WALINK_KEEPALIVE_SECONDS`, `WALINK_MAX_PAIRINGS`,
     /// `WALINK_LEASE_SECONDS`, `WALINK_DRAIN_SECONDS`.
-    static func configuration(_ environment: [String: String]) throws -> LinkManager.Configuration {
+    ///
+    /// Without `WALINK_MAX_PAIRINGS` a worker runs as many pairings as its open-file limit allows,
+    /// up to the default (`openFiles`: the limit, once raised; nil when unknown).
+    static func configuration(_ environment: [String: String], openFiles: Int?) throws -> LinkManager.Configuration {
         var link = LinkConfiguration()
         if let text = value(environment, "WALINK_WA_URL") {
             guard let url = URL(string: text), ["wss", "ws"].contains(url.scheme ?? "") else {
@@ -44,6 +47,8 @@ enum LinkingSettings {
         if let text = value(environment, "WALINK_MAX_PAIRINGS") {
             guard let count = Int(text), count > 0 else { throw SettingsError(message: "WALINK_MAX_PAIRINGS must be a positive number") }
             configuration.maximumConcurrentLinks = count
+        } else if let openFiles {
+            configuration.maximumConcurrentLinks = max(1, min(configuration.maximumConcurrentLinks, openFiles - OpenFileLimit.reserve))
         }
         return configuration
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Gateway
 import Logging
 import NIOPosix
 import WhatsAppProtocol
@@ -46,6 +47,8 @@ struct SimCommand: AsyncParsableCommand {
 
     func run() async throws {
         Settings.startLogging(level: .info)
+        // The simulator holds a socket per companion connected to it: thousands in benchmarks.
+        OpenFileLimit.raiseToHardLimit()
         let state = try SimulatorState.load(directory: stateDir, host: host)
         let simulator = try Simulator(
             configuration: SimulatorConfiguration(

@@ -66,7 +66,13 @@ struct WorkerCommand: AsyncParsableCommand {
         if callers.acceptsJWTs, await !callers.loadKeys() {
             logger.warning("The JWKS could not be loaded yet; login tokens get 503 until it can")
         }
-        let linking = try LinkingSettings.configuration(Settings.environment)
+        let openFiles = OpenFileLimit.raiseToHardLimit()
+        let linking = try LinkingSettings.configuration(Settings.environment, openFiles: openFiles)
+        if let openFiles, openFiles < linking.maximumConcurrentLinks + OpenFileLimit.reserve {
+            logger.warning(
+                "The open-file limit is below WALINK_MAX_PAIRINGS: pairings beyond it will fail to connect",
+                metadata: ["walink.open_files": "\(openFiles)", "walink.max_pairings": "\(linking.maximumConcurrentLinks)"])
+        }
         let worker = Worker(
             configuration: configuration, store: store, linking: linking,
             authenticator: GatewayAuthenticator(callers: callers), logger: logger

@@ -37,7 +37,7 @@ public final class LinkManager: Service, Sendable {
         public var drainDuration: Duration
 
         public init(
-            link: LinkConfiguration, leaseDuration: Duration = .seconds(30), maximumConcurrentLinks: Int = 1000,
+            link: LinkConfiguration, leaseDuration: Duration = .seconds(30), maximumConcurrentLinks: Int = 10_000,
             drainDuration: Duration = .seconds(200)
         ) {
             self.link = link

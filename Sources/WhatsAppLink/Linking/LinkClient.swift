@@ -37,8 +37,8 @@ public final class LinkClient: Sendable {
     }
 
     private let configuration: LinkConfiguration
-    private let eventLoopGroup: any EventLoopGroup
     private let eventLoop: any EventLoop
+    private let executor: EventLoopTaskExecutor
     private let logger: Logger
     private let state: Mutex<State>
     private let inputs: AsyncStream<LinkInput>
@@ -49,7 +49,8 @@ public final class LinkClient: Sendable {
     /// - Parameters:
     ///   - credentials: the device's keys (a fresh `DeviceCredentials.generate()` for a new link). The adv secret
     ///     may change during the run; the one to store is in ``PairedDevice/credentials``.
-    ///   - eventLoopGroup: shared by all sessions; each session's timers run on one of its loops.
+    ///   - eventLoopGroup: shared by all sessions; each session runs on one of its loops (its connections,
+    ///     timers and run loop alike).
     public convenience init(
         credentials: DeviceCredentials, configuration: LinkConfiguration, eventLoopGroup: any EventLoopGroup,
         logger: Logger
@@ -64,8 +65,8 @@ public final class LinkClient: Sendable {
         logger: Logger, random: any LinkRandom
     ) {
         self.configuration = configuration
-        self.eventLoopGroup = eventLoopGroup
         self.eventLoop = eventLoopGroup.any()
+        self.executor = EventLoopTaskExecutor(eventLoop)
         self.logger = logger
         var initial = State()
         do {
@@ -151,6 +152,12 @@ public final class LinkClient: Sendable {
             return
         }
 
+        // On the connection's loop, children (the readers) included; see ``EventLoopTaskExecutor``.
+        await withTaskExecutorPreference(executor) { await runMachine(onEvent: onEvent) }
+        endRun()
+    }
+
+    private func runMachine(onEvent: @Sendable (LinkEvent) async -> Void) async {
         await withTaskGroup(of: Void.self) { group in
             var finished = await perform(handle(.start), group: &group, onEvent: onEvent)
             if !finished {
@@ -166,7 +173,6 @@ public final class LinkClient: Sendable {
             await closeAllConnections()
             group.cancelAll()
         }
-        endRun()
     }
 
     // MARK: - Carrying out actions
@@ -233,7 +239,7 @@ public final class LinkClient: Sendable {
         do {
             connection = try await WhatsAppConnection.connect(
                 configuration: configuration.connectionConfiguration, noiseKey: credentials.noiseKey, payload: payload,
-                eventLoopGroup: eventLoopGroup, logger: logger)
+                eventLoopGroup: eventLoop, logger: logger)
         } catch {
             logger.debug("Connection failed", metadata: [LinkMetadataKey.connection: "\(id)", LinkMetadataKey.error: "\(error)"])
             inputContinuation.yield(.connectionFailed(id, error))
