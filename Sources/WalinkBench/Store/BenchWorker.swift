@@ -9,6 +9,7 @@ import WhatsAppLink
 /// A walink worker run in this process, as `walink worker` runs it, on broker names of its own.
 struct BenchWorker: Sendable {
     let worker: Worker
+    let group: ServiceGroup
     let task: Task<Void, any Error>
 
     var names: WalinkNames { worker.configuration.names }
@@ -20,7 +21,7 @@ struct BenchWorker: Sendable {
     ) async throws -> BenchWorker {
         let worker = Worker(configuration: configuration, store: store, linking: linking, authenticator: authenticator, logger: logger)
         let group = ServiceGroup(services: worker.services, logger: logger)
-        let running = BenchWorker(worker: worker, task: Task { try await group.run() })
+        let running = BenchWorker(worker: worker, group: group, task: Task { try await group.run() })
         let deadline = ContinuousClock.now.advanced(by: .seconds(30))
         while !worker.amqp.isConnected {
             guard ContinuousClock.now < deadline else {
@@ -51,19 +52,26 @@ struct BenchWorker: Sendable {
 
     func cancel() { task.cancel() }
 
-    /// Stops the worker (its tenure is retired) and waits for it.
+    /// Stops the worker as SIGTERM does (so its tenure is retired in the store, not cancelled on
+    /// the way), cancelling it if that takes longer than 10 s, and waits for it.
     func stop() async {
-        task.cancel()
+        await group.triggerGracefulShutdown()
+        let task = task
+        let impatience = Task {
+            try await Task.sleep(for: .seconds(10))
+            task.cancel()
+        }
         _ = try? await task.value
+        impatience.cancel()
     }
 
     /// Deletes what the workers declared on the broker (quorum queues are each a process of their own).
     static func deleteBrokerObjects(of workers: [BenchWorker], configuration: AMQPConfiguration) async {
-        let names = workers.map { ($0.names, $0.worker.configuration.workerID) }
+        let declared = workers.map { ($0.names, $0.worker.configuration.workerID) }
         _ = await onThread(named: "walink-bench-cleanup") { () -> Bool in
             guard let connection = try? RawConnection(configuration: configuration, name: "walink-bench cleanup") else { return false }
             defer { connection.close() }
-            for (names, workerID) in names {
+            for (names, workerID) in declared {
                 for queue in [names.commandsQueue, names.deadQueue, names.workerQueue(workerID)] { try? connection.deleteQueue(queue) }
                 for exchange in [
                     names.commandsExchange, names.unroutedCommandsExchange, names.eventsExchange, names.resultsExchange, names.deadExchange,

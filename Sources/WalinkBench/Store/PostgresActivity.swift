@@ -23,7 +23,7 @@ final class PostgresActivity: Sendable {
         let admin = try await connect(server, database: server.database, logger: logger)
         do {
             // A database name cannot be a bound parameter; this one is ours (letters, digits, `_`).
-            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)"), logger: logger).collect()
+            _ = try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)"), logger: logger).collect()
             try await admin.close()
         } catch {
             try? await admin.close()
