@@ -18,6 +18,9 @@ final class CountingStore: WalinkStore {
     /// Calls made so far, by operation name.
     struct Counts: Sendable {
         var byOperation: [String: Int] = [:]
+        /// How long each `renewWorker` call took, in seconds, in call order: a renewal that takes
+        /// longer than the lease's margin costs the worker its tenure.
+        var renewalSeconds: [Double] = []
 
         var writes: Int { byOperation.filter { CountingStore.writingOperations.contains($0.key) }.values.reduce(0, +) }
         var all: Int { byOperation.values.reduce(0, +) }
@@ -28,6 +31,7 @@ final class CountingStore: WalinkStore {
             for (operation, count) in byOperation where count != earlier.byOperation[operation, default: 0] {
                 delta.byOperation[operation] = count - earlier.byOperation[operation, default: 0]
             }
+            delta.renewalSeconds = Array(renewalSeconds.dropFirst(earlier.renewalSeconds.count))
             return delta
         }
 
@@ -133,6 +137,13 @@ final class CountingStore: WalinkStore {
 
     func renewWorker(_ tenure: WorkerTenure, ttl: Duration) async throws(StoreError) -> WorkerLease? {
         count("renewWorker")
+        let clock = ContinuousClock()
+        let started = clock.now
+        defer {
+            let elapsed = started.duration(to: clock.now)
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            counts.withLock { $0.renewalSeconds.append(seconds) }
+        }
         return try await base.renewWorker(tenure, ttl: ttl)
     }
 

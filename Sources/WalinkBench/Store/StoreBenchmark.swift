@@ -94,6 +94,10 @@ enum StoreBenchmark {
         var databaseRows: Int64?
         /// Sessions the worker's tenure still owned after the window.
         var ownedAfter: Int
+        /// The worker's slowest renewal while the sessions were being claimed, in seconds (nil: none ran meanwhile).
+        var slowestRenewalWhileClaiming: Double?
+        /// Tenures that lapsed while the sessions were being claimed (the claims then ran again).
+        var lapsesWhileClaiming: Int
         var tenure: WorkerTenure
 
         var writesPerSecond: Double { Double(calls.writes) / seconds }
@@ -283,7 +287,10 @@ enum StoreBenchmark {
                 names: WalinkNames(prefix: "bench.\(run).hold\(held)-\(kind).")),
             store: counting, linking: LinkManager.Configuration(link: LinkConfiguration(), leaseDuration: options.lease), logger: logger)
         do {
-            let tenure = try await claimAll(sessions, organization: organization, store: store, worker: worker, kind: kind, options: options)
+            let beforeClaims = counting.snapshot
+            let (tenure, lapses) = try await claimAll(
+                sessions, organization: organization, store: store, worker: worker, kind: kind, options: options)
+            let slowestRenewalWhileClaiming = counting.snapshot.since(beforeClaims).renewalSeconds.max()
             try await Task.sleep(for: options.settle)
 
             let clock = ContinuousClock()
@@ -313,7 +320,8 @@ enum StoreBenchmark {
             await BenchWorker.deleteBrokerObjects(of: [worker], configuration: amqp)
             return Upkeep(
                 held: held, seconds: elapsed, calls: callsAfter.since(callsBefore),
-                databaseRows: rowsAfter.flatMap { after in rowsBefore.map { after - $0 } }, ownedAfter: owned, tenure: tenure)
+                databaseRows: rowsAfter.flatMap { after in rowsBefore.map { after - $0 } }, ownedAfter: owned,
+                slowestRenewalWhileClaiming: slowestRenewalWhileClaiming, lapsesWhileClaiming: lapses, tenure: tenure)
         } catch {
             await worker.stop()
             await BenchWorker.deleteBrokerObjects(of: [worker], configuration: amqp)
@@ -326,7 +334,7 @@ enum StoreBenchmark {
     /// a new tenure, and the claims start over under it (the lapsed tenure's are free again).
     private static func claimAll(
         _ sessions: [String], organization: String, store: any WalinkStore, worker: BenchWorker, kind: Kind, options: Options
-    ) async throws -> WorkerTenure {
+    ) async throws -> (WorkerTenure, lapses: Int) {
         for attempt in 1...3 {
             let tenure = try await worker.tenure(within: .seconds(30))
             do {
@@ -335,7 +343,7 @@ enum StoreBenchmark {
                         throw BenchmarkError("\(kind.name): session \(session) was not granted to \(tenure)")
                     }
                 }
-                return tenure
+                return (tenure, attempt - 1)
             } catch let error as StoreError where error.code == .leaseLost {
                 Swift.print("  \(kind.name): tenure \(tenure) lapsed while claiming (attempt \(attempt)); claiming again under the next")
             }
@@ -413,9 +421,10 @@ enum StoreBenchmark {
             upkeep: store writes of one worker holding sessions (lease \(format(seconds(options.lease), 1)) s, renewed every \(format(seconds(options.lease) / 3, 1)) s: \(format(renewalsPerSecond, 2)) writes/s expected at any size)
               method: a real worker (linking on, its own tenure keeper) on a store wrapper that counts every call it makes;
               the sessions are claimed in the store under the worker's tenure first (not counted), then the worker's calls
-              are counted over a \(format(seconds(options.window), 0)) s window; PostgreSQL's own rows inserted+updated+deleted
-              (pg_stat_user_tables, read after \(format(seconds(options.settle), 0)) s of settling) are shown beside them.
-              Afterwards the tenure must be unchanged and own every session.
+              are counted over a \(format(seconds(options.window), 0)) s window. Beside them, PostgreSQL's own count of rows
+              inserted+updated+deleted in the window (pg_stat_user_tables, after \(format(seconds(options.settle), 0)) s of settling; a server
+              process publishes its counts up to a second late, so this may be off by a row). Afterwards the
+              tenure must be unchanged and own every session.
 
             """)
         let header = options.heldSessions.map { pad("holding \(grouped($0))", 18, left: true) }.joined()
@@ -434,7 +443,12 @@ enum StoreBenchmark {
                     + results.map { pad("\(grouped($0.ownedAfter))/\(grouped($0.held))", 18, left: true) }.joined()
             )
             for result in results {
-                Swift.print("  \(kind.name), holding \(grouped(result.held)), \(format(result.seconds, 1)) s: \(result.calls.summary)")
+                let renewals = result.calls.renewalSeconds
+                Swift.print(
+                    "  \(kind.name), holding \(grouped(result.held)): \(result.calls.summary) in \(format(result.seconds, 1)) s;"
+                        + " renewals p50 \(micro(Percentiles(renewals).p50)), slowest \(micro(renewals.max() ?? 0));"
+                        + " while claiming: slowest renewal \(result.slowestRenewalWhileClaiming.map(micro) ?? "none ran"), \(result.lapsesWhileClaiming) tenure lapses"
+                )
             }
         }
         let all = report.upkeep.flatMap { $0 }
