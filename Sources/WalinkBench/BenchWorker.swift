@@ -65,12 +65,14 @@ struct BenchWorker: Sendable {
         impatience.cancel()
     }
 
-    /// Deletes what the workers declared on the broker (quorum queues are each a process of their own).
-    static func deleteBrokerObjects(of workers: [BenchWorker], configuration: AMQPConfiguration) async {
+    /// Deletes what the workers declared on the broker, and `extraQueues` (quorum queues are each a
+    /// process of their own).
+    static func deleteBrokerObjects(of workers: [BenchWorker], configuration: AMQPConfiguration, extraQueues: [String] = []) async {
         let declared = workers.map { ($0.names, $0.worker.configuration.workerID) }
         _ = await onThread(named: "walink-bench-cleanup") { () -> Bool in
             guard let connection = try? RawConnection(configuration: configuration, name: "walink-bench cleanup") else { return false }
             defer { connection.close() }
+            for queue in extraQueues { try? connection.deleteQueue(queue) }
             for (names, workerID) in declared {
                 for queue in [names.commandsQueue, names.deadQueue, names.workerQueue(workerID)] { try? connection.deleteQueue(queue) }
                 for exchange in [
