@@ -418,7 +418,8 @@ enum StoreBenchmark {
         Swift.print(
             """
 
-            upkeep: store writes of one worker holding sessions (lease \(format(seconds(options.lease), 1)) s, renewed every \(format(seconds(options.lease) / 3, 1)) s: \(format(renewalsPerSecond, 2)) writes/s expected at any size)
+            upkeep: store writes of one worker holding sessions (lease \(format(seconds(options.lease), 1)) s, renewed every \(format(seconds(options.lease) / 3, 1)) s: \(format(renewalsPerSecond, 2)) writes/s expected at any size,
+              give or take one renewal at the window's edges)
               method: a real worker (linking on, its own tenure keeper) on a store wrapper that counts every call it makes;
               the sessions are claimed in the store under the worker's tenure first (not counted), then the worker's calls
               are counted over a \(format(seconds(options.window), 0)) s window. Beside them, PostgreSQL's own count of rows
