@@ -23,7 +23,7 @@ struct WalinkBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "walink-bench",
         abstract: "walink's benchmarks. Build in release mode; scripts/bench sets everything up.",
-        subcommands: [AMQPCommand.self, ProtocolCommand.self, LinkingCommand.self]
+        subcommands: [AMQPCommand.self, ProtocolCommand.self, LinkingCommand.self, StoreCommand.self]
     )
 }
 

@@ -3,7 +3,6 @@ import Auth
 import Foundation
 import Gateway
 import Logging
-import ServiceLifecycle
 import Store
 
 /// `worker.ping` through the real walink worker against raw rabbitmq-c echo responders (one that acks
@@ -105,20 +104,11 @@ enum AMQPBenchmark {
         var logger = Logger(label: "walink.bench-worker")
         logger.logLevel = .warning
         let callers = try CallerAuthenticator(configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: store), logger: logger)
-        let worker = Worker(
+        let worker = try await BenchWorker.start(
             configuration: WorkerConfiguration(amqp: configuration, workerID: "bench-worker", concurrency: options.prefetch, names: names),
             store: store, authenticator: GatewayAuthenticator(callers: callers), logger: logger
         )
-        let group = ServiceGroup(services: worker.services, logger: logger)
-        let workerTask = Task { try await group.run() }
-        defer { workerTask.cancel() }
-        let connectDeadline = ContinuousClock.now.advanced(by: .seconds(30))
-        while !worker.amqp.isConnected {
-            guard ContinuousClock.now < connectDeadline else {
-                throw BenchmarkError("the worker did not connect to \(configuration.redactedURL) within 30 s")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        defer { worker.cancel() }
 
         // Quorum queues declared like walink.commands.
         let queueArguments: [(String, AMQPFieldValue)] = [
@@ -188,20 +178,10 @@ enum AMQPBenchmark {
         for responder in echoes {
             if let error = await responder.stop() { Swift.print("raw echo responder on \(responder.queue) ended with: \(error)") }
         }
-        workerTask.cancel()
-        _ = try? await workerTask.value
+        await worker.stop()
         await store.close()
         // Leave nothing behind on the broker (quorum queues are each a process of their own).
-        _ = await onThread(named: "walink-bench-cleanup") { () -> Bool in
-            guard let connection = try? RawConnection(configuration: configuration, name: "walink-bench cleanup") else { return false }
-            defer { connection.close() }
-            for queue in [echoQueue, confirmedEchoQueue, names.commandsQueue, names.deadQueue] { try? connection.deleteQueue(queue) }
-            for exchange in [names.commandsExchange, names.unroutedCommandsExchange, names.eventsExchange, names.resultsExchange, names.deadExchange]
-            {
-                try? connection.deleteExchange(exchange)
-            }
-            return true
-        }
+        await BenchWorker.deleteBrokerObjects(of: [worker], configuration: configuration, extraQueues: [echoQueue, confirmedEchoQueue])
         return try measured.get()
     }
 
