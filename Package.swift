@@ -258,6 +258,7 @@ let package = Package(
                 "TestRandom",
                 "AMQP",
                 "Store",
+                "StoreFactory",
                 "Auth",
                 "WhatsAppLink",
                 "WhatsAppProtocol",
