@@ -74,7 +74,7 @@ import Glibc
         let storeEnvironment = ["WALINK_STORE": postgres.url(), "WALINK_STORE_KEY": keyHex, "WALINK_STORE_TIMEOUT": "3"]
         let created = try await runWalink(["apikey", "create", "--org", "acme", "--perm", "manage"], environment: storeEnvironment)
         try #require(created.status == 0, "apikey create: \(created.output)")
-        let apiKey = try #require(created.output.split(separator: "\n").last.map(String.init))
+        let apiKey = try #require(created.output.split(separator: "\n").last { $0.hasPrefix("wlk_") }.map(String.init))
         // The test's own view of the store (owners), over loopback.
         let store = try await StoreFactory.open(try StoreConfiguration(environment: storeEnvironment))
 
@@ -386,7 +386,12 @@ final class CommandLedger: Sendable {
         }
     }
 
-    func run(_ name: String, _ body: JSONObject) async throws -> TestCaller.Reply {
+    struct Answer: Sendable {
+        let status: Int
+        let body: JSONValue
+    }
+
+    func run(_ name: String, _ body: JSONObject) async throws -> Answer {
         let messageID = UUID().uuidString
         state.withLock { $0.sent += 1 }
         let deadline = ContinuousClock.now + .seconds(600)
@@ -409,7 +414,7 @@ final class CommandLedger: Sendable {
             guard let items else { continue }
             let mine = items.filter { $0.properties.correlationID.map(sentIDs.contains) ?? false }
             if let final = mine.first(where: { status($0) != 503 }) {
-                return TestCaller.Reply(status: status(final), body: (try? JSONParser.parse(final.body)) ?? .null, delivery: final)
+                return Answer(status: status(final), body: (try? JSONParser.parse(final.body)) ?? .null)
             }
             // 503 for this attempt: the store or the owner is unavailable for now.
             let count = state.withLock { state -> Int in
