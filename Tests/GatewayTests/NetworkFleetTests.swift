@@ -120,26 +120,34 @@ import Glibc
         func qrCount(_ session: String) -> Int { events.all("auth.qr", session: session).count }
 
         // 1. A worker killed mid-pairing (its codes shown, none scanned): no goodbye, its sockets
-        // closed by the kernel, its lease left to run out. Started again at once (a new epoch).
+        // closed by the kernel, its lease left to run out. Its sessions' callers ask for their codes
+        // again: the commands wait in the dead worker's queue until their forward expires, and a
+        // survivor starts the pairings anew once the lease has lapsed. Then the host comes back.
         let victim = try #require(try await owner(sessions[0]))
         var victimSessions: [String] = []
         for session in sessions {
             if try await owner(session) == victim { victimSessions.append(session) }
         }
+        let codesBefore = Dictionary(uniqueKeysWithValues: victimSessions.map { ($0, qrCount($0)) })
         let killed = try #require(workers[victim])
         kill(killed.processIdentifier, SIGKILL)
         #expect(await killed.exits.wait(count: 1, timeout: .seconds(120)) != nil)
+        let answers = try await withThrowingTaskGroup(of: (String, CommandLedger.Answer).self) { group in
+            for session in victimSessions {
+                group.addTask { (session, try await commands.run("session.qr", ["session": .string(session)])) }
+            }
+            return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        for session in victimSessions {
+            let answer = try #require(answers[session])
+            #expect(answer.status == 404, "after the kill, session.qr \(session): \(answer.status) \(answer.body)")
+            let restarted = await events.count("auth.qr", session: session, atLeast: (codesBefore[session] ?? 0) + 1, timeout: .seconds(300))
+            #expect(restarted, "no new code for \(session)")
+            let now = try await owner(session)
+            #expect(now != nil && now != victim, "\(session) is owned by w\(now ?? 0) after the kill")
+        }
         workers[victim] = try startWorker(victim)
         #expect(await workers[victim]?.line(containing: "AMQP connected", timeout: .seconds(300)) != nil)
-        // Their pairings start anew elsewhere (or on the new epoch) once asked, within the lease.
-        for session in victimSessions {
-            let before = qrCount(session)
-            let answer = try await commands.run("session.qr", ["session": .string(session)])
-            #expect(answer.status == 404 || answer.status == 200, "after the kill, session.qr \(session): \(answer.status) \(answer.body)")
-            if answer.status == 404 {
-                #expect(await events.count("auth.qr", session: session, atLeast: before + 1, timeout: .seconds(300)), "no new code for \(session)")
-            }
-        }
         let afterKill = ContinuousClock.now
 
         // 2. A worker cut from the database (nftables in its namespace drops everything to the
@@ -241,11 +249,15 @@ import Glibc
             bySession[session, default: []].append(connection)
         }
         #expect(unknown.isEmpty, "connections whose Noise key no code carried: \(unknown.map(\.id))")
+        var handovers = 0
+        var smallestGap = UInt64.max
         for (session, list) in bySession {
             let ordered = list.sorted { ($0.firstFrame ?? 0) < ($1.firstFrame ?? 0) }
             for (old, next) in zip(ordered, ordered.dropFirst()) {
                 let oldLast = old.lastFrame ?? 0
                 let nextFirst = next.firstFrame ?? 0
+                handovers += 1
+                if nextFirst > oldLast { smallestGap = min(smallestGap, nextFirst - oldLast) }
                 #expect(oldLast < nextFirst, "\(session): connection \(old.id) had a frame at \(oldLast) after \(next.id) began at \(nextFirst)")
             }
         }
@@ -253,6 +265,7 @@ import Glibc
         print(
             """
             NetworkFleetTests: \(connections.count) connections (\(anonymous) never finished a handshake), \
+            \(handovers) from one connection of a session to its next (the smallest gap \(Double(smallestGap) / 1e6) ms), \
             \(commands.sent) commands (\(commands.resent) re-sent, \(commands.unavailableAnswers) answered 503 first), \
             killed w\(victim) (\(victimSessions.count) pairings), cut w\(cut) (\(cutSessions.count)); \
             phases: kill \(afterKill - ready), partition \(afterPartition - afterKill), \
