@@ -234,43 +234,48 @@ import Glibc
             sessionOfKey[key] = session
         }
         let connections = simulator.connections
-        var bySession: [String: [SimulatorConnection]] = [:]
-        var unknown: [SimulatorConnection] = []
-        var anonymous = 0
-        for connection in connections {
-            guard let key = connection.noiseKey else {
-                anonymous += 1
-                continue
-            }
-            guard let session = sessionOfKey[key] else {
-                unknown.append(connection)
-                continue
-            }
-            bySession[session, default: []].append(connection)
-        }
-        #expect(unknown.isEmpty, "connections whose Noise key no code carried: \(unknown.map(\.id))")
-        var handovers = 0
-        var smallestGap = UInt64.max
-        for (session, list) in bySession {
-            let ordered = list.sorted { ($0.firstFrame ?? 0) < ($1.firstFrame ?? 0) }
-            for (old, next) in zip(ordered, ordered.dropFirst()) {
-                let oldLast = old.lastFrame ?? 0
-                let nextFirst = next.firstFrame ?? 0
-                handovers += 1
-                if nextFirst > oldLast { smallestGap = min(smallestGap, nextFirst - oldLast) }
-                #expect(oldLast < nextFirst, "\(session): connection \(old.id) had a frame at \(oldLast) after \(next.id) began at \(nextFirst)")
-            }
-        }
-        #expect(Set(bySession.keys) == Set(sessions))
+        let audit = ConnectionAudit(connections, sessionOfKey: sessionOfKey)
+        #expect(audit.unknown.isEmpty, "connections whose Noise key no code carried: \(audit.unknown.map(\.id))")
+        #expect(audit.overlaps.isEmpty, "two live connections: \(audit.overlaps)")
+        #expect(Set(audit.bySession.keys) == Set(sessions))
         print(
             """
-            NetworkFleetTests: \(connections.count) connections (\(anonymous) never finished a handshake), \
-            \(handovers) from one connection of a session to its next (the smallest gap \(Double(smallestGap) / 1e6) ms), \
+            NetworkFleetTests: \(connections.count) connections (\(audit.anonymous) never finished a handshake), \
+            \(audit.handovers) from one connection of a session to its next (the smallest gap \(Double(audit.smallestGap) / 1e6) ms), \
             \(commands.sent) commands (\(commands.resent) re-sent, \(commands.unavailableAnswers) answered 503 first), \
             killed w\(victim) (\(victimSessions.count) pairings), cut w\(cut) (\(cutSessions.count)); \
             phases: kill \(afterKill - ready), partition \(afterPartition - afterKill), \
             database restart \(afterRestart - afterPartition), pairing \(afterPairing - afterRestart)
             """)
+    }
+
+    /// The audit itself finds what it is there to find: a connection with a frame after the next
+    /// one of its session began, and a connection no code accounts for.
+    @Test func theConnectionAuditFindsTwoLiveConnections() throws {
+        func connection(_ id: Int, _ key: String?, first: Int, last: Int) throws -> SimulatorConnection {
+            var fields = #""id":\#(id),"accepted":\#(first),"firstFrame":\#(first),"lastFrame":\#(last),"frames":2"#
+            if let key { fields += #","noiseKey":"\#(key)""# }
+            return try JSONDecoder().decode(SimulatorConnection.self, from: Data("{\(fields)}".utf8))
+        }
+        let keys = ["aa": "one", "bb": "one", "cc": "two"]
+        let clean = ConnectionAudit(
+            [
+                try connection(1, "aa", first: 10, last: 20), try connection(2, "bb", first: 21, last: 30),
+                try connection(3, "cc", first: 15, last: 40),
+            ],
+            sessionOfKey: keys)
+        #expect(clean.overlaps.isEmpty && clean.unknown.isEmpty)
+        #expect(clean.handovers == 1 && clean.smallestGap == 1)
+        let overlapping = ConnectionAudit(
+            [
+                try connection(1, "aa", first: 10, last: 25), try connection(2, "bb", first: 21, last: 30),
+                try connection(3, "dd", first: 1, last: 2),
+                try connection(4, nil, first: 1, last: 1),
+            ],
+            sessionOfKey: keys)
+        #expect(overlapping.overlaps.count == 1)
+        #expect(overlapping.unknown.map(\.id) == [3])
+        #expect(overlapping.anonymous == 1)
     }
 
     /// Pairs `session` with a phone: scans its current code; asks for a new pairing when none runs.
@@ -301,6 +306,49 @@ import Glibc
         let fields = payload.split(separator: ",", omittingEmptySubsequences: false)
         guard fields.count >= 4, let bytes = Data(base64Encoded: String(fields[1])) else { return nil }
         return Hex.encode(Array(bytes))
+    }
+}
+
+/// The simulator's connections grouped by session (through the Noise key each session's codes
+/// carried), and every place where a connection of a session received a frame after the session's
+/// next connection had begun.
+struct ConnectionAudit {
+    var bySession: [String: [SimulatorConnection]] = [:]
+    /// Connections with a Noise key no code carried.
+    var unknown: [SimulatorConnection] = []
+    /// Connections that never completed a handshake (no key known).
+    var anonymous = 0
+    var overlaps: [String] = []
+    /// Consecutive connections of one session, and the smallest time between the last frame of one
+    /// and the first of the next (nanoseconds).
+    var handovers = 0
+    var smallestGap = UInt64.max
+
+    init(_ connections: [SimulatorConnection], sessionOfKey: [String: String]) {
+        for connection in connections {
+            guard let key = connection.noiseKey else {
+                anonymous += 1
+                continue
+            }
+            guard let session = sessionOfKey[key] else {
+                unknown.append(connection)
+                continue
+            }
+            bySession[session, default: []].append(connection)
+        }
+        for (session, list) in bySession {
+            let ordered = list.sorted { ($0.firstFrame ?? 0) < ($1.firstFrame ?? 0) }
+            for (old, next) in zip(ordered, ordered.dropFirst()) {
+                let oldLast = old.lastFrame ?? 0
+                let nextFirst = next.firstFrame ?? 0
+                handovers += 1
+                if nextFirst > oldLast {
+                    smallestGap = min(smallestGap, nextFirst - oldLast)
+                } else {
+                    overlaps.append("\(session): connection \(old.id) had a frame at \(oldLast) ns, after \(next.id) began at \(nextFirst) ns")
+                }
+            }
+        }
     }
 }
 
