@@ -216,11 +216,13 @@ import Glibc
         await caller.close()
         await store.close()
 
-        // Every auth.failed carried a documented reason.
-        for event in events.all("auth.failed") {
-            let reason = event["data"]?.objectValue?["reason"]?.stringValue ?? ""
-            #expect(Self.documentedReasons.contains(reason), "undocumented reason: \(event)")
-        }
+        // Every pairing (one companion key, the codes it showed) ended: paired, or failed with a
+        // documented reason, or timed out — but those the killed worker ran, which ended with it.
+        let pairings = PairingAudit(events.events.items, documentedReasons: Self.documentedReasons)
+        #expect(pairings.undocumented.isEmpty, "undocumented auth.failed: \(pairings.undocumented)")
+        #expect(pairings.unfinished.isEmpty, "pairings that never ended: \(pairings.unfinished)")
+        #expect(Set(pairings.endedSilently) == Set(victimSessions), "ended without an event: \(pairings.endedSilently)")
+        #expect(Set(pairings.paired) == Set(sessions) && pairings.paired.count == sessions.count, "paired: \(pairings.paired)")
         // No command lost.
         #expect(commands.lost.isEmpty, "unanswered: \(commands.lost)")
 
@@ -276,6 +278,29 @@ import Glibc
         #expect(overlapping.overlaps.count == 1)
         #expect(overlapping.unknown.map(\.id) == [3])
         #expect(overlapping.anonymous == 1)
+    }
+
+    /// The pairing audit: a pairing ends paired, failed (reason checked), or silently when another
+    /// begins; one left open is unfinished.
+    @Test func thePairingAuditFollowsEachSessionsPairings() {
+        func qr(_ key: UInt8) -> String {
+            "https://wa.me/settings/linked_devices#ref," + Data([UInt8](repeating: key, count: 32)).base64EncodedString() + ",id,adv"
+        }
+        func event(_ type: String, _ session: String, _ data: JSONObject = [:]) -> JSONObject {
+            ["type": .string(type), "session": .string(session), "data": .object(data)]
+        }
+        let events = [
+            event("auth.qr", "a", ["qr": .string(qr(1))]), event("auth.qr", "b", ["qr": .string(qr(2))]),
+            event("auth.qr", "a", ["qr": .string(qr(1))]), event("auth.qr", "a", ["qr": .string(qr(3))]),
+            event("auth.failed", "b", ["reason": "lease_lost"]), event("auth.qr", "b", ["qr": .string(qr(4))]),
+            event("auth.paired", "a"), event("auth.failed", "c", ["reason": "gremlins"]),
+        ]
+        let audit = PairingAudit(events, documentedReasons: NetworkFleetTests.documentedReasons)
+        #expect(audit.paired == ["a"])
+        #expect(audit.endedSilently == ["a"])
+        #expect(audit.failed["b"] == ["lease_lost"])
+        #expect(audit.undocumented == ["c: gremlins"])
+        #expect(audit.unfinished == ["b"])
     }
 
     /// Pairs `session` with a phone: scans its current code; asks for a new pairing when none runs.
@@ -349,6 +374,48 @@ struct ConnectionAudit {
                 }
             }
         }
+    }
+}
+
+/// How each session's pairings ended, from its `auth.*` events in order: a pairing is one companion
+/// key (the codes it showed); it ends with `auth.paired`, `auth.failed` or `auth.timeout`, or
+/// silently when the next pairing's first code arrives first (its worker died).
+struct PairingAudit {
+    /// Sessions whose pairing ended paired, once per pairing.
+    var paired: [String] = []
+    var failed: [String: [String]] = [:]
+    var undocumented: [String] = []
+    /// Sessions with a pairing that ended without an event, once per such pairing.
+    var endedSilently: [String] = []
+    /// Sessions whose last pairing never ended.
+    var unfinished: [String] = []
+
+    init(_ events: [JSONObject], documentedReasons: Set<String>) {
+        var open: [String: String] = [:]
+        for event in events {
+            guard let session = event["session"]?.stringValue, let type = event["type"]?.stringValue else { continue }
+            let data = event["data"]?.objectValue
+            switch type {
+            case "auth.qr":
+                guard let key = data?["qr"]?.stringValue.flatMap(NetworkFleetTests.noiseKey(ofQR:)) else { continue }
+                if let current = open[session], current != key { endedSilently.append(session) }
+                open[session] = key
+            case "auth.paired":
+                open[session] = nil
+                paired.append(session)
+            case "auth.failed":
+                open[session] = nil
+                let reason = data?["reason"]?.stringValue ?? ""
+                failed[session, default: []].append(reason)
+                if !documentedReasons.contains(reason) { undocumented.append("\(session): \(reason)") }
+            case "auth.timeout":
+                open[session] = nil
+                failed[session, default: []].append("timeout")
+            default:
+                continue
+            }
+        }
+        unfinished = open.keys.sorted()
     }
 }
 
