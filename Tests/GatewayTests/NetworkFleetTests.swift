@@ -239,13 +239,19 @@ import Glibc
         let audit = ConnectionAudit(connections, sessionOfKey: sessionOfKey)
         #expect(audit.unknown.isEmpty, "connections whose Noise key no code carried: \(audit.unknown.map(\.id))")
         #expect(audit.overlaps.isEmpty, "two live connections: \(audit.overlaps)")
+        // Every connection came from a worker's own host, and the killed worker's from its address.
+        let hosts = Set((1...Self.workers).map { "10.231.\($0).2" })
+        #expect(connections.allSatisfy { $0.peer.map(hosts.contains) ?? false }, "peers: \(Set(connections.compactMap(\.peer)))")
+        let victimPeers = Set(victimSessions.flatMap { audit.bySession[$0] ?? [] }.compactMap(\.peer))
+        #expect(victimPeers.contains("10.231.\(victim).2"), "the killed worker's sessions came from \(victimPeers)")
         #expect(Set(audit.bySession.keys) == Set(sessions))
         print(
             """
             NetworkFleetTests: \(connections.count) connections (\(audit.anonymous) never finished a handshake), \
             \(audit.handovers) from one connection of a session to its next (the smallest gap \(Double(audit.smallestGap) / 1e6) ms), \
             \(commands.sent) commands (\(commands.resent) re-sent, \(commands.unavailableAnswers) answered 503 first), \
-            killed w\(victim) (\(victimSessions.count) pairings), cut w\(cut) (\(cutSessions.count)); \
+            killed w\(victim) (\(victimSessions.count) pairings), cut w\(cut) (\(cutSessions.count)), \
+            failures \(pairings.failed.values.flatMap { $0 }.sorted()); \
             phases: kill \(afterKill - ready), partition \(afterPartition - afterKill), \
             database restart \(afterRestart - afterPartition), pairing \(afterPairing - afterRestart)
             """)

@@ -100,7 +100,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         let handle = ConnectionHandle(id: handleID, eventLoop: context.eventLoop)
         handle.box.value = self
         self.handle = handle
-        core.track(handle)
+        core.track(handle, peer: context.channel.remoteAddress?.ipAddress)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         handshakeTimer = context.eventLoop.scheduleTask(in: .simulator(core.configuration.handshakeTimeout)) {
             bound.value.handshakeTimedOut()

@@ -11,6 +11,8 @@ import WhatsAppProtocol
 public struct SimulatorConnection: Sendable, Hashable, Codable {
     /// Unique within the simulator (the `connection` of ``SimulatorKeepalive``).
     public var id: UInt64
+    /// The companion's IP address, as the simulator saw it (which host it came from).
+    public var peer: String?
     /// The companion's Noise static public key as hex, once the handshake completed; nil before.
     public var noiseKey: String?
     /// `registration` (a companion to be linked) or `login` (a linked device), once known.
@@ -39,7 +41,7 @@ final class ConnectionLog: Sendable {
         return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds / 1_000_000_000))
     }
 
-    func accepted(_ id: UInt64) {
+    func accepted(_ id: UInt64, peer: String?) {
         let at = now()
         records.withLock { records in
             if records.order.count >= Self.capacity {
@@ -48,7 +50,7 @@ final class ConnectionLog: Sendable {
                 records.order.removeFirst(dropped.count)
             }
             records.order.append(id)
-            records.byID[id] = SimulatorConnection(id: id, accepted: at, frames: 0)
+            records.byID[id] = SimulatorConnection(id: id, peer: peer, accepted: at, frames: 0)
         }
     }
 

@@ -84,8 +84,8 @@ final class SimulatorCore: Sendable {
 
     var keepalives: [SimulatorKeepalive] { keepaliveLog.withLock { $0 } }
 
-    func track(_ handle: ConnectionHandle) {
-        connectionLog.accepted(handle.id)
+    func track(_ handle: ConnectionHandle, peer: String?) {
+        connectionLog.accepted(handle.id, peer: peer)
         connections.withLock { $0[handle.id] = handle }
     }
 

@@ -58,6 +58,7 @@ import WhatsAppProtocol
             #expect(connections.count == 1)
             let record = try #require(connections.first)
             #expect(record["kind"] as? String == "registration")
+            #expect(record["peer"] as? String == "127.0.0.1")
             #expect((record["noiseKey"] as? String)?.count == 64)
             #expect(qr.contains(Data(Hex.decode(record["noiseKey"] as? String ?? "") ?? []).base64EncodedString()))
             #expect((record["frames"] as? Int ?? 0) >= 2)
