@@ -32,7 +32,7 @@ import Glibc
     static let postgresPort = 5686
     static let clusterPort = 5731
     static let workers = 3
-    static let sessions = (0..<9).map { "net\($0)" }
+    static let sessions = (0..<12).map { "net\($0)" }
     /// `auth.failed` reasons the README documents.
     static let documentedReasons: Set<String> = [
         "certificate_invalid", "handshake_failed", "hmac_mismatch", "signature_mismatch", "server_error", "login_failed",
@@ -197,16 +197,21 @@ import Glibc
         try await duringRestart
         let afterRestart = ContinuousClock.now
 
-        // 4. Every session paired: the phone scans each session's current code.
+        // 4. Every session paired: a phone scans the session's current code, or for every third
+        // session types the pairing code its running pairing asked WhatsApp for.
         for (index, session) in sessions.enumerated() {
             let phone = "1555000\(String(format: "%04d", index))"
-            let paired = try await Self.pair(session, phone: phone, commands: commands, events: events, simulator: simulator)
+            let paired = try await Self.pair(
+                session, phone: phone, byCode: index % 3 == 2, commands: commands, events: events, simulator: simulator)
             #expect(paired, "\(session) did not pair")
         }
         for session in sessions {
             let answer = try await commands.run("session.get", ["session": .string(session)])
             #expect(answer.body.objectValue?["status"] == "paired", "\(session): \(answer.body)")
         }
+        let devices = simulator.pairedDevices
+        #expect(devices.count == sessions.count)
+        #expect(devices.filter { $0.method == .code }.count == sessions.count / 3)
         let afterPairing = ContinuousClock.now
 
         for (n, worker) in workers {
@@ -309,8 +314,12 @@ import Glibc
         #expect(audit.unfinished == ["b"])
     }
 
-    /// Pairs `session` with a phone: scans its current code; asks for a new pairing when none runs.
-    static func pair(_ session: String, phone: String, commands: CommandLedger, events: EventListener, simulator: Simulator) async throws -> Bool {
+    /// Pairs `session` with a phone: scans its current code, or (`byCode`) asks the running pairing
+    /// for a pairing code and types it on the phone; asks for a new pairing when none runs. A code is
+    /// only asked of a running QR pairing, so the connection stays the one whose key its QR carried.
+    static func pair(
+        _ session: String, phone: String, byCode: Bool, commands: CommandLedger, events: EventListener, simulator: Simulator
+    ) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(600)
         while ContinuousClock.now < deadline {
             let codes = events.all("auth.qr", session: session).count
@@ -318,6 +327,11 @@ import Glibc
             switch answer.status {
             case 400:
                 return events.all("auth.paired", session: session).isEmpty == false
+            case 200 where byCode:
+                let code = try await commands.run("session.pairing-code", ["session": .string(session), "phone": .string(phone)])
+                guard code.status == 200, let text = code.body.objectValue?["code"]?.stringValue else { continue }
+                guard case .paired? = try? await simulator.enterCode(text, phone: phone) else { continue }
+                return await events.event("auth.paired", session: session, timeout: .seconds(300)) != nil
             case 200:
                 guard let qr = answer.body.objectValue?["qr"]?.stringValue else { return false }
                 guard case .paired? = try? await simulator.scan(qr: qr, phone: phone) else { continue }
