@@ -253,7 +253,8 @@ import Glibc
         print(
             """
             NetworkFleetTests: \(connections.count) connections (\(audit.anonymous) never finished a handshake), \
-            \(audit.handovers) from one connection of a session to its next (the smallest gap \(Double(audit.smallestGap) / 1e6) ms), \
+            \(audit.handovers) from one connection of a session to its next (the smallest gap \(Double(audit.smallestGap) / 1e6) ms; \
+            \(audit.closedAfterNextBegan) closed only after the next began), \
             \(commands.sent) commands (\(commands.resent) re-sent, \(commands.unavailableAnswers) answered 503 first), \
             killed w\(victim) (\(victimSessions.count) pairings), cut w\(cut) (\(cutSessions.count)), \
             failures \(pairings.failed.values.flatMap { $0 }.sorted()); \
@@ -368,6 +369,9 @@ struct ConnectionAudit {
     /// and the first of the next (nanoseconds).
     var handovers = 0
     var smallestGap = UInt64.max
+    /// Handovers where the simulator saw the old connection close only after the next one's first
+    /// frame (silent by then: reported, not a failure).
+    var closedAfterNextBegan = 0
 
     init(_ connections: [SimulatorConnection], sessionOfKey: [String: String]) {
         for connection in connections {
@@ -387,6 +391,7 @@ struct ConnectionAudit {
                 let oldLast = old.lastFrame ?? 0
                 let nextFirst = next.firstFrame ?? 0
                 handovers += 1
+                if (old.closed ?? .max) > nextFirst { closedAfterNextBegan += 1 }
                 if nextFirst > oldLast {
                     smallestGap = min(smallestGap, nextFirst - oldLast)
                 } else {
