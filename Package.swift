@@ -261,6 +261,7 @@ let package = Package(
                 "TestRandom",
                 "AMQP",
                 "Store",
+                "StoreFactory",
                 "Auth",
                 "WhatsAppLink",
                 "WhatsAppProtocol",

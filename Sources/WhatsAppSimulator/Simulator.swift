@@ -211,6 +211,13 @@ public final class Simulator: Sendable {
     public var keepalives: [SimulatorKeepalive] {
         core.keepalives
     }
+
+    /// Every WebSocket connection accepted, in order (the most recent 100,000 at most): when its first
+    /// and last frames arrived and the companion's Noise key, so a test can check that one companion
+    /// never had two live connections.
+    public var connections: [SimulatorConnection] {
+        core.connectionLog.all
+    }
 }
 
 /// A keepalive ping (`iq xmlns="w:p"`) the simulator received and answered.

@@ -5,14 +5,22 @@ import Foundation
 /// for tests that kill a node under a running worker.
 public struct PrivateCluster: Sendable {
     public let basePort: Int
+    /// Addresses the nodes listen on beside 127.0.0.1 (`WALINK_CLUSTER_LISTEN`).
+    public let listen: [String]
 
-    public init(basePort: Int = 5721) { self.basePort = basePort }
+    public init(basePort: Int = 5721, listen: [String] = []) {
+        self.basePort = basePort
+        self.listen = listen
+    }
 
     /// The ports of nodes 1, 2 and 3.
     public var ports: [Int] { (0..<3).map { basePort + $0 } }
 
     /// Every node in one URL, as `WALINK_AMQP_URL` takes a cluster.
-    public var url: String { "amqp://guest:guest@" + ports.map { "127.0.0.1:\($0)" }.joined(separator: ",") + "/" }
+    public var url: String { url(host: "127.0.0.1") }
+
+    /// Every node in one URL, reached through `host` (one of ``listen``, or 127.0.0.1).
+    public func url(host: String) -> String { "amqp://guest:guest@" + ports.map { "\(host):\($0)" }.joined(separator: ",") + "/" }
 
     /// One node's URL (a client that must stay on that node).
     public func url(node: Int) -> String { "amqp://guest:guest@127.0.0.1:\(ports[node - 1])/" }
@@ -37,8 +45,10 @@ public struct PrivateCluster: Sendable {
 
     /// Starts the cluster, runs `body` and removes the cluster again, also when `body` throws (the
     /// stop awaited off the cooperative pool, as ``PrivateBroker/with(port:tls:_:)`` does).
-    public static func with<Result: Sendable>(basePort: Int = 5721, _ body: (PrivateCluster) async throws -> Result) async throws -> Result {
-        let cluster = PrivateCluster(basePort: basePort)
+    public static func with<Result: Sendable>(
+        basePort: Int = 5721, listen: [String] = [], _ body: (PrivateCluster) async throws -> Result
+    ) async throws -> Result {
+        let cluster = PrivateCluster(basePort: basePort, listen: listen)
         // A cluster left behind by an interrupted run would be joined, stale, instead of made anew.
         try await cluster.stop()
         try await cluster.start()
@@ -57,6 +67,7 @@ public struct PrivateCluster: Sendable {
         let script = TestBroker.packageRoot.appendingPathComponent("scripts/broker-cluster").path
         var environment = ProcessInfo.processInfo.environment
         environment["WALINK_CLUSTER_PORT"] = String(basePort)
+        environment["WALINK_CLUSTER_LISTEN"] = listen.joined(separator: " ")
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("walink-cluster-\(basePort)-\(verb).log")
         let status = try await runProgramInBackground(script, [verb] + extra, environment: environment, outputFile: log.path)
         guard status == 0 else {

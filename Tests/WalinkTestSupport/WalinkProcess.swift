@@ -16,12 +16,20 @@ public final class WalinkProcess: Sendable {
     public let exits = Collector<Int32>()
     private let process: Mutex<Process>
 
-    public init(_ arguments: [String], environment extra: [String: String]) throws {
+    /// `namespace`: run it inside that network namespace (`ip netns exec`, which execs the program, so
+    /// ``processIdentifier`` is walink's own).
+    public init(_ arguments: [String], environment extra: [String: String], namespace: String? = nil) throws {
         let process = Process()
-        process.executableURL =
+        let binary =
             ProcessInfo.processInfo.environment["WALINK_TEST_BINARY"].map { URL(fileURLWithPath: $0) }
             ?? Bundle.main.bundleURL.appendingPathComponent("walink")
-        process.arguments = arguments
+        if let namespace {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", namespace, binary.path] + arguments
+        } else {
+            process.executableURL = binary
+            process.arguments = arguments
+        }
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in extra { environment[key] = value }
         process.environment = environment

@@ -100,7 +100,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         let handle = ConnectionHandle(id: handleID, eventLoop: context.eventLoop)
         handle.box.value = self
         self.handle = handle
-        core.track(handle)
+        core.track(handle, peer: context.channel.remoteAddress?.ipAddress)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         handshakeTimer = context.eventLoop.scheduleTask(in: .simulator(core.configuration.handshakeTimeout)) {
             bound.value.handshakeTimedOut()
@@ -123,7 +123,10 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .binary, .continuation:
             if frame.opcode == .binary { inBinaryMessage = true }
             guard inBinaryMessage else { return }
-            if frame.fin { inBinaryMessage = false }
+            if frame.fin {
+                inBinaryMessage = false
+                core.connectionLog.frame(handleID)
+            }
             let data = frame.unmaskedData
             receive(data.getBytes(at: data.readerIndex, length: data.readableBytes) ?? [])
         case .text:
@@ -193,10 +196,12 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         switch summary {
         case .registration(let companion):
+            core.connectionLog.authenticated(handleID, noiseKey: peer.staticKey, kind: "registration", jid: nil)
             logger.debug("registration")
             run(session.startRegistration(companion))
         case .login(let username, let device):
             let known = core.pairedDevice(username: username, device: device)
+            core.connectionLog.authenticated(handleID, noiseKey: peer.staticKey, kind: "login", jid: "\(username):\(device)")
             logger.debug("login", metadata: ["known": "\(known != nil)"])
             run(session.startLogin(username: username, device: device, noiseKey: peer.staticKey, known: known, now: Date()))
         }

@@ -6,6 +6,7 @@ import Foundation
 /// |---|---|---|
 /// | `GET /control/status` | | ``ControlAPI/Status`` |
 /// | `GET /control/ca` | | the CA certificate PEM |
+/// | `GET /control/connections` | | ``ControlAPI/Connections``: every WebSocket connection, its frames' times and Noise key |
 /// | `POST /control/scan` | `{"qr": "...", "phone": "...", "faults": {...}}` | ``ControlAPI/Outcome`` |
 /// | `POST /control/code` | `{"code": "...", "phone": "...", "faults": {...}}` | ``ControlAPI/Outcome`` |
 /// | `POST /control/faults` | `{"scope": "global"|"next-connection"|"phone", "phone": "...", "faults": {...}}` or `{"clear": true}` | `{}` |
@@ -39,6 +40,11 @@ public struct ControlAPI: Sendable {
         public var registrationConnections: Int
         public var pendingCodeRequests: Int
         public var phones: [SimulatorStatus.Phone]
+    }
+
+    /// `GET /control/connections`: ``Simulator/connections``, in the order they were accepted.
+    public struct Connections: Sendable, Hashable, Codable {
+        public var connections: [SimulatorConnection]
     }
 
     /// The answer to a scan or code entry.
@@ -77,6 +83,8 @@ public struct ControlAPI: Sendable {
         switch (method, WebSocketServer.path(of: path)) {
         case ("GET", "/control/status"):
             return json(200, status())
+        case ("GET", "/control/connections"):
+            return json(200, Connections(connections: simulator.connections))
         case ("GET", "/control/ca"):
             guard let pem = simulator.caPEM else { return error(404, "no-ca", nil) }
             return Response(status: 200, contentType: "application/x-pem-file", body: Array(pem.utf8))
@@ -109,7 +117,7 @@ public struct ControlAPI: Sendable {
             }
             simulator.setFaults(request.faults ?? .none, for: scope)
             return json(200, [String: String]())
-        case (_, "/control/status"), (_, "/control/ca"), (_, "/control/scan"), (_, "/control/code"),
+        case (_, "/control/status"), (_, "/control/ca"), (_, "/control/connections"), (_, "/control/scan"), (_, "/control/code"),
             (_, "/control/faults"):
             return error(405, "method-not-allowed", nil)
         default:

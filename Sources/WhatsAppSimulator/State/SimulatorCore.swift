@@ -24,6 +24,8 @@ final class SimulatorCore: Sendable {
     /// The keepalives answered, oldest first; at most ``keepaliveCapacity`` (older ones are dropped).
     private let keepaliveLog = Mutex<[SimulatorKeepalive]>([])
     static let keepaliveCapacity = 100_000
+    /// Every connection: its frames' times and whose it is.
+    let connectionLog = ConnectionLog()
 
     init(configuration: SimulatorConfiguration, logger: Logger, now: Date = Date()) throws(SimulatorError) {
         try configuration.validate()
@@ -82,7 +84,8 @@ final class SimulatorCore: Sendable {
 
     var keepalives: [SimulatorKeepalive] { keepaliveLog.withLock { $0 } }
 
-    func track(_ handle: ConnectionHandle) {
+    func track(_ handle: ConnectionHandle, peer: String?) {
+        connectionLog.accepted(handle.id, peer: peer)
         connections.withLock { $0[handle.id] = handle }
     }
 
@@ -105,6 +108,7 @@ final class SimulatorCore: Sendable {
 
     func connectionClosed(_ handle: ConnectionHandle, noiseKey: [UInt8]?, codePhone: String?, loginJID: String?) {
         _ = connections.withLock { $0.removeValue(forKey: handle.id) }
+        connectionLog.closed(handle.id)
         state.withLock { state in
             state.openConnections -= 1
             if let noiseKey, state.registrations[noiseKey] === handle { state.registrations[noiseKey] = nil }

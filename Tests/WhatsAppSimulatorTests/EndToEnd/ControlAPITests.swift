@@ -51,6 +51,21 @@ import WhatsAppProtocol
             #expect((after["pairedDevices"] as? [Any])?.count == 1)
             let phones = try #require(after["phones"] as? [[String: Any]])
             #expect(phones.first?["platform"] as? String == "iphone")
+
+            // The connection record: whose it is (the Noise key its QR carried) and its frames' times.
+            let listed = try await TestHTTPClient.request(.GET, control + "/connections").json()
+            let connections = try #require(listed["connections"] as? [[String: Any]])
+            #expect(connections.count == 1)
+            let record = try #require(connections.first)
+            #expect(record["kind"] as? String == "registration")
+            #expect(record["peer"] as? String == "127.0.0.1")
+            #expect((record["noiseKey"] as? String)?.count == 64)
+            #expect(qr.contains(Data(Hex.decode(record["noiseKey"] as? String ?? "") ?? []).base64EncodedString()))
+            #expect((record["frames"] as? Int ?? 0) >= 2)
+            let first = try #require(record["firstFrame"] as? Int)
+            let last = try #require(record["lastFrame"] as? Int)
+            #expect(first <= last)
+            #expect(simulator.connections.map(\.id) == [UInt64(record["id"] as? Int ?? -1)])
         }
     }
 
