@@ -67,7 +67,7 @@ extension PostgresStore {
     public func lookupAPIKey(_ key: String) async throws(StoreError) -> APIKey? {
         guard APIKeyFormat.isWellFormed(key) else { return nil }
         let digest = APIKeyFormat.hash(key)
-        let found = try await perform { connection in
+        let found = try await perform(transaction: false) { connection in
             try await connection.run(
                 """
                 SELECT id, organization, name, permissions, display_prefix, created_at, revoked_at, key_hash

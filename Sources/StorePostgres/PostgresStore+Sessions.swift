@@ -73,7 +73,8 @@ extension PostgresStore {
 
     public func session(organization: String, id: String) async throws(StoreError) -> Session? {
         try Self.validate(organization: organization, id: id)
-        return try await perform { connection in try await self.fetchSession(connection, organization: organization, id: id) }
+        // One SELECT: no transaction needed.
+        return try await perform(transaction: false) { connection in try await self.fetchSession(connection, organization: organization, id: id) }
     }
 
     public func listSessions(organization: String, limit: Int, cursor: String?) async throws(StoreError) -> SessionPage {

@@ -183,10 +183,12 @@ public final class PostgresStore: WalinkStore {
     }
 
     /// Runs `body` as one transaction, retried on serialization failures and deadlocks, abandoned
-    /// with `.unavailable` when it has not answered within the deadline.
+    /// with `.unavailable` when it has not answered within the deadline. `transaction: false` is
+    /// for a body of one statement, which is atomic by itself: it saves the BEGIN and COMMIT round
+    /// trips on the hot reads (a session, an API key).
     @discardableResult
     func perform<T: Sendable>(
-        limit: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        limit: Duration? = nil, transaction: Bool = true, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(StoreError) -> T {
         guard !isClosed.load(ordering: .acquiring) else { throw StoreError(.closed, "the store is closed") }
         guard !Task.isCancelled else { throw StoreError(.cancelled, "cancelled before it ran; nothing was written") }
@@ -199,7 +201,10 @@ public final class PostgresStore: WalinkStore {
                 while true {
                     attempt += 1
                     do {
-                        return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+                        if transaction {
+                            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+                        }
+                        return try await client.withConnection { connection in try await body(connection) }
                     } catch {
                         let mapped = Self.storeError(error)
                         guard mapped.isRetryable, attempt < 3 else { throw mapped }
