@@ -10,7 +10,7 @@ import WhatsAppProtocol
 
 @Suite struct WhatsAppConnectionTests {
     let logger = Logger(label: "test.connection")
-    let group = MultiThreadedEventLoopGroup.singleton
+    let group = TestEventLoops.group
     let noiseKey = KeyPair.generate()
     let payload: [UInt8] = Array("client-payload".utf8)
 

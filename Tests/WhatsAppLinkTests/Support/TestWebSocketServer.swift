@@ -31,7 +31,7 @@ enum TestWebSocketServer {
     static func with<Result: Sendable>(
         tls: Bool = false,
         refuseUpgrade: Bool = false,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        group: any EventLoopGroup = TestEventLoops.group,
         script: @escaping Script,
         body: (_ port: Int, _ recorder: Recorder) async throws -> Result
     ) async throws -> Result {
