@@ -55,3 +55,33 @@ public protocol CopyableStore: WalinkStore {
     /// no API keys): otherwise `.conflict` and nothing is written.
     func importContents(_ contents: StoreContents) async throws(StoreError)
 }
+
+extension CredentialSealer {
+    /// Exported sessions with their credentials opened: `rows` as read from a store, each session
+    /// beside its sealed credentials (nil when it has none).
+    package func openedRecords(_ rows: [(Session, Data?)]) throws(StoreError) -> [StoreContents.SessionRecord] {
+        var records: [StoreContents.SessionRecord] = []
+        records.reserveCapacity(rows.count)
+        for (session, sealed) in rows {
+            let credentials = try sealed.map { (sealed) throws(StoreError) in
+                try open(sealed, organization: session.organization, session: session.id)
+            }
+            records.append(StoreContents.SessionRecord(session: session, credentials: credentials))
+        }
+        return records
+    }
+
+    /// Each imported session's credentials sealed with this store's key, in order (nil where none).
+    package func sealedCredentials(of records: [StoreContents.SessionRecord]) throws(StoreError) -> [Data?] {
+        var sealed: [Data?] = []
+        sealed.reserveCapacity(records.count)
+        for record in records {
+            let session = record.session
+            sealed.append(
+                try record.credentials.map { (credentials) throws(StoreError) in
+                    try seal(credentials, organization: session.organization, session: session.id)
+                })
+        }
+        return sealed
+    }
+}

@@ -36,19 +36,20 @@ public enum StoreCopier {
             await from.close()
             throw error
         }
+        // Both stores are closed whatever the copy did.
+        let copied: Result<StoreContents, StoreError>
         do throws(StoreError) {
             guard let exporting = from as? any CopyableStore, let importing = to as? any CopyableStore else {
-                throw StoreError(.unsupported, "these stores cannot be copied")
+                throw StoreError(.unsupported, "only SQLite and PostgreSQL stores can be copied (sqlite:PATH, postgres://…)")
             }
             let contents = try await exporting.exportContents()
             try await importing.importContents(contents)
-            await from.close()
-            await to.close()
-            return contents
+            copied = .success(contents)
         } catch {
-            await from.close()
-            await to.close()
-            throw error
+            copied = .failure(error)
         }
+        await from.close()
+        await to.close()
+        return try copied.get()
     }
 }

@@ -12,10 +12,11 @@ extension PostgresStore: CopyableStore {
                 FROM sessions s ORDER BY s.organization, s.created_at, s.id
                 """, logger: self.logger
             ).map(Self.session)
-            var sealed: [String: Data] = [:]
+            // By organization, then session id.
+            var sealed: [String: [String: Data]] = [:]
             for row in try await connection.run("SELECT organization, session_id, sealed FROM session_credentials", logger: self.logger) {
                 let (organization, id, blob) = try row.decode((String, String, Data).self)
-                sealed[Self.credentialKey(organization, id)] = blob
+                sealed[organization, default: [:]][id] = blob
             }
             let keys = try await connection.run(
                 """
@@ -25,29 +26,13 @@ extension PostgresStore: CopyableStore {
                 let (key, hash) = try Self.apiKey(row)
                 return StoreContents.APIKeyRecord(key: key, hash: hash)
             }
-            return (sessions.map { ($0, sealed[Self.credentialKey($0.organization, $0.id)]) }, keys)
+            return (sessions.map { ($0, sealed[$0.organization]?[$0.id]) }, keys)
         }
-        var sessions: [StoreContents.SessionRecord] = []
-        for (session, sealed) in rows {
-            let credentials = try sealed.map { (sealed) throws(StoreError) in
-                try sealer.open(sealed, organization: session.organization, session: session.id)
-            }
-            sessions.append(StoreContents.SessionRecord(session: session, credentials: credentials))
-        }
-        return StoreContents(sessions: sessions, apiKeys: apiKeys)
+        return StoreContents(sessions: try sealer.openedRecords(rows), apiKeys: apiKeys)
     }
 
-    private static func credentialKey(_ organization: String, _ id: String) -> String { "\(organization.utf8.count):\(organization)\(id)" }
-
     public func importContents(_ contents: StoreContents) async throws(StoreError) {
-        var sealed: [Data?] = []
-        for record in contents.sessions {
-            let session = record.session
-            sealed.append(
-                try record.credentials.map { (credentials) throws(StoreError) in
-                    try sealer.seal(credentials, organization: session.organization, session: session.id)
-                })
-        }
+        let sealed = try sealer.sealedCredentials(of: contents.sessions)
         try await perform(limit: .seconds(600)) { [sealed] connection in
             // Two copies into one database at once: the second waits here, then finds it not empty.
             try await connection.run("LOCK TABLE sessions, api_keys IN EXCLUSIVE MODE", logger: self.logger)

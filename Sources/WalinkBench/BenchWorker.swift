@@ -22,13 +22,10 @@ struct BenchWorker: Sendable {
         let worker = Worker(configuration: configuration, store: store, linking: linking, authenticator: authenticator, logger: logger)
         let group = ServiceGroup(services: worker.services, logger: logger)
         let running = BenchWorker(worker: worker, group: group, task: Task { try await group.run() })
-        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
-        while !worker.amqp.isConnected {
-            guard ContinuousClock.now < deadline else {
-                await running.stop()
-                throw BenchmarkError("the worker did not connect to \(configuration.amqp.redactedURL) within 30 s")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        let connected: Bool = await withTimeLimit(.seconds(30)) { () async -> Void in _ = try? await worker.amqp.waitUntilConnected() }
+        guard connected, worker.amqp.isConnected else {
+            await running.stop()
+            throw BenchmarkError("the worker did not connect to \(configuration.amqp.redactedURL) within 30 s")
         }
         return running
     }
@@ -36,17 +33,9 @@ struct BenchWorker: Sendable {
     /// The worker's current tenure (it needs linking enabled), waiting up to `patience` for one.
     func tenure(within patience: Duration) async throws -> WorkerTenure {
         guard let links = worker.links else { throw BenchmarkError("this worker links no sessions, so it holds no tenure") }
-        let tenure = await withTaskGroup(of: WorkerTenure?.self) { group in
-            group.addTask { await links.waitForTenure() }
-            group.addTask {
-                try? await Task.sleep(for: patience)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
+        guard let tenure = await withTimeLimit(patience, { await links.waitForTenure() }) else {
+            throw BenchmarkError("worker \(worker.configuration.workerID) held no tenure within \(patience)")
         }
-        guard let tenure else { throw BenchmarkError("worker \(worker.configuration.workerID) held no tenure within \(patience)") }
         return tenure
     }
 

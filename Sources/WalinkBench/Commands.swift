@@ -40,8 +40,7 @@ struct AMQPCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The broker (default: $WALINK_AMQP_URL, else amqp://guest:guest@127.0.0.1:5696/).")
-    var amqpURL: String?
+    @OptionGroup var broker: BrokerOption
 
     @Option(help: "Rounds; the worker and the raw echo take turns within each, and the medians over rounds are reported.")
     var rounds = 5
@@ -87,8 +86,7 @@ struct AMQPCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let url = amqpURL ?? ProcessInfo.processInfo.environment["WALINK_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5696/"
-        let configuration = try AMQPConfiguration(url: url, environment: ProcessInfo.processInfo.environment)
+        let configuration = try broker.configuration()
         let options = AMQPBenchmark.Options(
             rounds: rounds, latencyCalls: latencyCalls, warmupCalls: warmupCalls,
             throughputCalls: throughputCalls, inFlight: inFlight, burstsPerRound: bursts, prefetch: prefetch,

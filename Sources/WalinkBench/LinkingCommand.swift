@@ -14,8 +14,7 @@ struct LinkingCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The broker (default: $WALINK_AMQP_URL, else amqp://guest:guest@127.0.0.1:5696/).")
-    var amqpURL: String?
+    @OptionGroup var broker: BrokerOption
 
     @Option(help: "Sessions waiting for a scan at once for the memory and CPU measurements.")
     var sessions = 10_000
@@ -30,14 +29,13 @@ struct LinkingCommand: AsyncParsableCommand {
     var codeSamples = 20
 
     func run() async throws {
-        let url = amqpURL ?? ProcessInfo.processInfo.environment["WALINK_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5696/"
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
             .appendingPathComponent("walink").path
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw BenchmarkError("build walink next to walink-bench first (swift build -c release)")
         }
         var options = LinkingBenchmark.Options(
-            amqp: try AMQPConfiguration(url: url, environment: ProcessInfo.processInfo.environment), walinkBinary: binary)
+            amqp: try broker.configuration(), walinkBinary: binary)
         options.memorySessions = sessions
         options.idleWindow = .seconds(idleSeconds)
         // A socket per session, in this process and in the simulator's.

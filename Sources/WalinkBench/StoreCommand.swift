@@ -16,8 +16,7 @@ struct StoreCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The broker (default: $WALINK_AMQP_URL, else amqp://guest:guest@127.0.0.1:5696/).")
-    var amqpURL: String?
+    @OptionGroup var broker: BrokerOption
 
     @Option(help: "session.get rounds; the stores take turns within each, and the medians over rounds are reported.")
     var rounds = 3
@@ -58,8 +57,7 @@ struct StoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let url = amqpURL ?? environment["WALINK_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5696/"
-        let amqp = try AMQPConfiguration(url: url, environment: environment)
+        let amqp = try broker.configuration()
         guard let postgresURL = environment["WALINK_BENCH_POSTGRES_URL"], !postgresURL.isEmpty else {
             throw BenchmarkError("set WALINK_BENCH_POSTGRES_URL to a PostgreSQL server (scripts/bench store starts one)")
         }

@@ -43,8 +43,8 @@ import Glibc
         let started = ContinuousClock.now
         try await NetworkFleet.with(count: Self.workers) { network in
             let services = NetworkFleet.servicesAddress
-            let postgres = FleetPostgres(port: Self.postgresPort, listen: [services], clients: NetworkFleet.network)
-            try await postgres.with {
+            let postgres = PrivatePostgres(port: Self.postgresPort, listen: [services], clients: NetworkFleet.network)
+            try await postgres.with { postgres in
                 try await PrivateCluster.with(basePort: Self.clusterPort, listen: [services]) { cluster in
                     try await Self.scenario(network: network, postgres: postgres, cluster: cluster)
                 }
@@ -53,7 +53,7 @@ import Glibc
         print("NetworkFleetTests: whole test \(ContinuousClock.now - started)")
     }
 
-    static func scenario(network: NetworkFleet, postgres: FleetPostgres, cluster: PrivateCluster) async throws {
+    static func scenario(network: NetworkFleet, postgres: PrivatePostgres, cluster: PrivateCluster) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("walink-netfleet-\(network.run)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

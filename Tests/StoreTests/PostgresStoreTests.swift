@@ -110,7 +110,7 @@ import WalinkTestSupport
     /// A server that stops answering (its processes frozen, as a partition looks to a client): the
     /// call is abandoned at the timeout with `.unavailable`, and the store works again once it answers.
     @Test func callsToAServerThatStopsAnsweringAreAbandoned() async throws {
-        try await PrivatePostgres.with(port: 5688) { server in
+        try await PrivatePostgres(port: 5688).with { server in
             var settings = try TestPostgres.settings()
             settings.port = 5688
             settings.database = "walink_test"
@@ -198,48 +198,5 @@ final class LogLines: LogHandler, Sendable {
 
     func log(event: LogEvent) {
         lines.withLock { $0.append("\(event.message) \(event.metadata ?? [:])") }
-    }
-}
-
-/// A PostgreSQL server of a test's own (`scripts/postgres` on another port), for what would
-/// disturb the shared one.
-struct PrivatePostgres {
-    let port: Int
-    private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    static func with<T>(port: Int, _ body: (PrivatePostgres) async throws -> T) async throws -> T {
-        let server = PrivatePostgres(port: port)
-        try await server.run("stop")
-        try await server.run("start")
-        do {
-            let result = try await body(server)
-            try? await server.signal("CONT")
-            try await server.run("stop")
-            return result
-        } catch {
-            try? await server.signal("CONT")
-            try? await server.run("stop")
-            throw error
-        }
-    }
-
-    /// Sends `signal` (STOP, CONT) to every process of the server.
-    func signal(_ signal: String) async throws {
-        let pidFile = "/tmp/walink-pg-\(port)/data/postmaster.pid"
-        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = text.split(separator: "\n").first else {
-            throw StoreError(.database, "no postmaster.pid for the private server")
-        }
-        // The postmaster and its children (backends, background workers).
-        try await Self.runProcess("/bin/sh", ["-c", "kill -\(signal) \(pid) $(pgrep -P \(pid))"])
-    }
-
-    private func run(_ command: String) async throws {
-        try await Self.runProcess(Self.root.appendingPathComponent("scripts/postgres").path, [command], environment: ["WALINK_PG_PORT": "\(port)"])
-    }
-
-    private static func runProcess(_ path: String, _ arguments: [String], environment: [String: String] = [:]) async throws {
-        let status = try await runProgramInBackground(
-            path, arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, outputFile: "/dev/null")
-        guard status == 0 else { throw StoreError(.database, "\(path) \(arguments) failed with \(status)") }
     }
 }

@@ -1,32 +1,15 @@
+import Gateway
+
 /// A bound on how long a test waits for something that signals its own completion: generous, so a
 /// busy machine never fails a test that is only slow, and a hang still ends the test.
 public enum Deadline {
     /// Runs `body` until it returns (true) or `limit` passes (false; `body` is then cancelled).
     public static func within(_ limit: Duration, _ body: @escaping @Sendable () async -> Void) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                await body()
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: limit)
-                return false
-            }
-            defer { group.cancelAll() }
-            return await group.next() ?? false
-        }
+        await withTimeLimit(limit, body)
     }
 
     /// `body`'s answer, or nil when `limit` passes first (`body` is then cancelled).
     public static func value<T: Sendable>(within limit: Duration, _ body: @escaping @Sendable () async -> T?) async -> T? {
-        await withTaskGroup(of: T?.self) { group in
-            group.addTask { await body() }
-            group.addTask {
-                try? await Task.sleep(for: limit)
-                return nil
-            }
-            defer { group.cancelAll() }
-            return await group.next() ?? nil
-        }
+        await withTimeLimit(limit, body)
     }
 }

@@ -48,3 +48,35 @@ public func runProgramInBackground(
         thread.start()
     }
 }
+
+/// Runs one of the package's scripts (`scripts/…`) to completion, off the cooperative pool; throws
+/// with its output when it fails.
+public func runScript(
+    _ script: String, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment
+) async throws {
+    let path = TestBroker.packageRoot.appendingPathComponent(script).path
+    let log = FileManager.default.temporaryDirectory.appendingPathComponent("walink-script-\(UUID().uuidString).log")
+    defer { try? FileManager.default.removeItem(at: log) }
+    let status = try await runProgramInBackground(path, arguments, environment: environment, outputFile: log.path)
+    guard status == 0 else {
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        throw BrokerControlError(message: "\(script) \(arguments.joined(separator: " ")) failed (\(status)): \(text)")
+    }
+}
+
+/// Runs `body` between `start` and `stop`, stopping also when `body` throws (its error then wins
+/// over the stop's): private brokers, clusters, databases and networks a test sets up and removes.
+public func withStarted<Result: Sendable>(
+    start: () async throws -> Void, stop: () async throws -> Void, _ body: () async throws -> Result
+) async throws -> Result {
+    try await start()
+    let result: Result
+    do {
+        result = try await body()
+    } catch {
+        try? await stop()
+        throw error
+    }
+    try await stop()
+    return result
+}

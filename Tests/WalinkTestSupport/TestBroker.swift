@@ -95,19 +95,8 @@ public struct PrivateBroker: Sendable {
         port: Int, tls: TLSListener? = nil, _ body: (PrivateBroker) async throws -> Result
     ) async throws -> Result {
         let broker = PrivateBroker(port: port, tls: tls)
-        try await broker.start()
-        let result: Result
-        do {
-            result = try await body(broker)
-        } catch {
-            try? await broker.stop()
-            throw error
-        }
-        try await broker.stop()
-        return result
+        return try await withStarted(start: broker.start, stop: broker.stop) { try await body(broker) }
     }
-
-    private var script: String { TestBroker.packageRoot.appendingPathComponent("scripts/broker").path }
 
     private var environment: [String: String] {
         var environment = ProcessInfo.processInfo.environment
@@ -125,12 +114,7 @@ public struct PrivateBroker: Sendable {
     }
 
     private func run(_ verb: String, _ extra: [String] = []) async throws {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("walink-broker-\(port)-\(verb).log")
-        let status = try await runProgramInBackground(script, [verb] + extra, environment: environment, outputFile: log.path)
-        guard status == 0 else {
-            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            throw BrokerControlError(message: "scripts/broker \(verb) (port \(port)) failed: \(text)")
-        }
+        try await runScript("scripts/broker", [verb] + extra, environment: environment)
     }
 }
 

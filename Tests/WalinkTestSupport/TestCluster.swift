@@ -51,28 +51,13 @@ public struct PrivateCluster: Sendable {
         let cluster = PrivateCluster(basePort: basePort, listen: listen)
         // A cluster left behind by an interrupted run would be joined, stale, instead of made anew.
         try await cluster.stop()
-        try await cluster.start()
-        let result: Result
-        do {
-            result = try await body(cluster)
-        } catch {
-            try? await cluster.stop()
-            throw error
-        }
-        try await cluster.stop()
-        return result
+        return try await withStarted(start: cluster.start, stop: cluster.stop) { try await body(cluster) }
     }
 
     private func run(_ verb: String, _ extra: [String] = []) async throws {
-        let script = TestBroker.packageRoot.appendingPathComponent("scripts/broker-cluster").path
         var environment = ProcessInfo.processInfo.environment
         environment["WALINK_CLUSTER_PORT"] = String(basePort)
         environment["WALINK_CLUSTER_LISTEN"] = listen.joined(separator: " ")
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("walink-cluster-\(basePort)-\(verb).log")
-        let status = try await runProgramInBackground(script, [verb] + extra, environment: environment, outputFile: log.path)
-        guard status == 0 else {
-            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            throw BrokerControlError(message: "scripts/broker-cluster \(verb) (port \(basePort)) failed: \(text)")
-        }
+        try await runScript("scripts/broker-cluster", [verb] + extra, environment: environment)
     }
 }

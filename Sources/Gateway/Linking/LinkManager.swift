@@ -179,12 +179,7 @@ public final class LinkManager: Service, Sendable {
         logger.info("Draining: no new pairings; running ones may finish", metadata: ["walink.pairings": "\(activeCount)"])
         let limit = configuration.drainDuration
         Task {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.waitUntilIdle() }
-                group.addTask { try? await Task.sleep(for: limit) }
-                await group.next()
-                group.cancelAll()
-            }
+            _ = await withTimeLimit(limit) { await self.waitUntilIdle() }
             self.shutdown()
         }
     }

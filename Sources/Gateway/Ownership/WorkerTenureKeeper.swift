@@ -30,12 +30,7 @@ final class WorkerTenureKeeper: Sendable {
     /// a lapse), waits up to `patience` for the registration under way; nil when none came.
     func tenure(patience: Duration) async -> WorkerTenure? {
         if let held = shared.withLock({ $0.machine.tenure(at: .now) }) { return held }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.nextRegistrationAnswer() }
-            group.addTask { try? await Task.sleep(for: patience) }
-            await group.next()
-            group.cancelAll()
-        }
+        _ = await withTimeLimit(patience) { await self.nextRegistrationAnswer() }
         return shared.withLock { $0.machine.tenure(at: .now) }
     }
 

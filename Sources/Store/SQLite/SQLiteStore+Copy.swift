@@ -16,25 +16,11 @@ extension SQLiteStore: CopyableStore {
             ) { row in StoreContents.APIKeyRecord(key: Self.apiKey(row), hash: row.blob(7)) }
             return (sessions, keys)
         }
-        var sessions: [StoreContents.SessionRecord] = []
-        for (session, sealed) in rows {
-            let credentials = try sealed.map { (sealed) throws(StoreError) in
-                try sealer.open(sealed, organization: session.organization, session: session.id)
-            }
-            sessions.append(StoreContents.SessionRecord(session: session, credentials: credentials))
-        }
-        return StoreContents(sessions: sessions, apiKeys: apiKeys)
+        return StoreContents(sessions: try sealer.openedRecords(rows), apiKeys: apiKeys)
     }
 
     public func importContents(_ contents: StoreContents) async throws(StoreError) {
-        var sealed: [Data?] = []
-        for record in contents.sessions {
-            let session = record.session
-            sealed.append(
-                try record.credentials.map { (credentials) throws(StoreError) in
-                    try sealer.seal(credentials, organization: session.organization, session: session.id)
-                })
-        }
+        let sealed = try sealer.sealedCredentials(of: contents.sessions)
         try await perform(writing: true) { [clock, sealed] connection in
             let used = try connection.query("SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM api_keys)") { $0.integer(0) }.first ?? 0
             guard used == 0 else { throw StoreError(.conflict, "the target store is not empty; copy only into a new store") }

@@ -4,7 +4,6 @@ import Foundation
 import Gateway
 import Logging
 import NIOPosix
-import ServiceLifecycle
 import Store
 import Synchronization
 import WhatsAppLink
@@ -57,23 +56,20 @@ enum LinkingBenchmark {
         // No ref may run out while the sessions wait: a rotation would be work the numbers do not intend.
         link.firstQRLifetime = .seconds(3600)
         let names = WalinkNames(prefix: "bench-link-\(UInt32.random(in: .min ... .max)).")
-        let worker = Worker(
+        let worker = try await BenchWorker.start(
             configuration: WorkerConfiguration(amqp: options.amqp, workerID: "bench-linker", concurrency: 256, names: names),
             store: store, linking: LinkManager.Configuration(link: link, maximumConcurrentLinks: options.memorySessions + 100, drainDuration: .zero),
             authenticator: GatewayAuthenticator(
                 callers: try CallerAuthenticator(configuration: AuthConfiguration(), apiKeys: StoreAPIKeyResolver(store: store))),
             logger: logger
         )
-        let group = ServiceGroup(services: worker.services, logger: logger)
         let client = CommandClient(amqp: options.amqp, names: names, token: token, logger: logger)
         let events = EventListener(amqp: options.amqp, names: names, pattern: "*.*.auth.qr", logger: logger)
 
         var report = Report()
         try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
             tasks.addTask { try await client.run() }
             tasks.addTask { try await events.run() }
-            try await worker.amqp.waitUntilConnected()
             try await client.amqp.waitUntilConnected()
             try await events.amqp.waitUntilConnected()
 
@@ -108,7 +104,7 @@ enum LinkingBenchmark {
             }
             report.startDuration = ContinuousClock.now - startsBegan
             report.residentAfter = residentBytes()
-            report.activeLinks = worker.links?.activeCount ?? 0
+            report.activeLinks = worker.worker.links?.activeCount ?? 0
 
             // The sessions wait for a scan: keepalives and the worker's lease renewals are all the
             // work there is. The window is a measurement period, not a wait for anything.
@@ -124,11 +120,12 @@ enum LinkingBenchmark {
                 report.loadedQRLatencies.append(try await qrLatency(session: "loaded-qr-\(index)", client: client, events: events))
             }
 
-            await group.triggerGracefulShutdown()
+            await worker.stop()
             await client.shutdown()
             await events.shutdown()
             try await tasks.waitForAll()
         }
+        await BenchWorker.deleteBrokerObjects(of: [worker], configuration: options.amqp)
         await store.close()
         return report
     }

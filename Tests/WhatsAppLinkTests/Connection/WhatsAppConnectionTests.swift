@@ -10,7 +10,7 @@ import WhatsAppProtocol
 
 @Suite struct WhatsAppConnectionTests {
     let logger = Logger(label: "test.connection")
-    let group = TestEventLoops.group
+    let group = MultiThreadedEventLoopGroup.singleton
     let noiseKey = KeyPair.generate()
     let payload: [UInt8] = Array("client-payload".utf8)
 

@@ -11,7 +11,7 @@ import WhatsAppProtocol
 /// ``LinkClient`` against a scripted WhatsApp server on 127.0.0.1: real WebSocket, real Noise, real stanzas.
 @Suite(.timeLimit(.minutes(10))) struct LinkClientTests {
     let logger = Logger(label: "test.linkclient")
-    let group = TestEventLoops.group
+    let group = MultiThreadedEventLoopGroup.singleton
     let server = TestNoiseServer()
 
     /// Every deadline far beyond what a loaded machine needs. On a busy 2-core runner a pairing-code

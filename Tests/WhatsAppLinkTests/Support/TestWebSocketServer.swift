@@ -31,7 +31,7 @@ enum TestWebSocketServer {
     static func with<Result: Sendable>(
         tls: Bool = false,
         refuseUpgrade: Bool = false,
-        group: any EventLoopGroup = TestEventLoops.group,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         script: @escaping Script,
         body: (_ port: Int, _ recorder: Recorder) async throws -> Result
     ) async throws -> Result {

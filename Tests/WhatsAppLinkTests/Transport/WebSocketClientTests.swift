@@ -10,7 +10,7 @@ import WhatsAppLink
 
 @Suite struct WebSocketClientTests {
     let logger = Logger(label: "test.websocket")
-    let group = TestEventLoops.group
+    let group = MultiThreadedEventLoopGroup.singleton
 
     func configuration(port: Int, scheme: String = "ws", host: String = "127.0.0.1") -> WebSocketClientConfiguration {
         WebSocketClientConfiguration(
